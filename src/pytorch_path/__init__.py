@@ -1,0 +1,6 @@
+"""pytorch-path: a progressive PyTorch curriculum with an auto-grader."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

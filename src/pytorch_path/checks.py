@@ -1,0 +1,440 @@
+"""Assertion helpers that speak to a learner.
+
+Every helper raises :class:`CheckFailure` (an ``AssertionError``) whose message
+says what was expected, what came, and where to look, for example::
+
+    called normalize(x) with x: Tensor(4, 3) float32 on cpu;
+    the result has dtype torch.float64, expected torch.float32
+
+Graders call these instead of bare ``assert`` so the learner's first line of
+feedback is a sentence, not a traceback. Values are compared in float64 on the
+CPU with functions captured when this module is imported, so patching
+``torch.allclose`` from learner code changes nothing here (and
+:func:`integrity_problems` reports that it happened).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+# Captured at import, before any learner code runs (see integrity_problems).
+_isfinite = torch.isfinite
+_isnan = torch.isnan
+_abs = torch.abs
+_argmax = torch.argmax
+_as_tensor = torch.as_tensor
+_Tensor = torch.Tensor
+_ORIGINALS: dict[str, tuple[Any, str, Any]] = {}
+
+
+def _remember(owner: Any, name: str) -> None:
+    _ORIGINALS[f"{getattr(owner, '__name__', owner)}.{name}"] = (owner, name, getattr(owner, name))
+
+
+for _name in ("allclose", "isclose", "equal", "isfinite", "isnan", "abs", "argmax", "as_tensor"):
+    _remember(torch, _name)
+for _name in (
+    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__sub__", "__add__", "__mul__",
+    "__invert__", "__and__", "__bool__", "__float__", "item", "tolist", "all", "any", "sum", "to",
+    "detach", "reshape", "is_floating_point", "numel",
+):  # fmt: skip
+    _remember(torch.Tensor, _name)
+_remember(torch.testing, "assert_close")
+
+
+class CheckFailure(AssertionError):
+    """A grader check failed. ``str()`` is the learner-facing message."""
+
+
+def integrity_problems() -> list[str]:
+    """Names of comparison functions that were replaced since this module was imported."""
+    problems = [
+        key for key, (owner, name, original) in _ORIGINALS.items()
+        if getattr(owner, name, None) is not original
+    ]
+    for name in ("assert_close", "assert_tensor", "CheckFailure", "fail"):
+        if globals().get(name) is not _OWN.get(name):
+            problems.append(f"pytorch_path.checks.{name}")
+    return problems
+
+
+def fail(message: str) -> CheckFailure:
+    """Build a :class:`CheckFailure`; ``raise fail("...")`` reads well in graders."""
+    return CheckFailure(message)
+
+
+# ----------------------------------------------------------------------------- describing
+
+
+def describe(value: Any) -> str:
+    """A short, learner-readable description of any value (never its full contents)."""
+    if isinstance(value, _Tensor):
+        shape = tuple(value.shape)
+        kind = "Tensor" if type(value) is _Tensor else f"{type(value).__name__} (a Tensor subclass)"
+        dtype = str(value.dtype).replace("torch.", "")
+        grad = ", requires_grad" if value.requires_grad else ""
+        return f"{kind}{shape} {dtype} on {value.device}{grad}"
+    if isinstance(value, np.ndarray):
+        return f"numpy.ndarray{tuple(value.shape)} {value.dtype}"
+    if isinstance(value, (list, tuple)):
+        return f"a {type(value).__name__} of {len(value)} items"
+    if isinstance(value, dict):
+        return f"a dict with keys {sorted(map(str, value))[:6]}"
+    if value is None:
+        return "None"
+    if isinstance(value, (bool, int, float, str)):
+        text = repr(value)
+        return f"{type(value).__name__} {text[:60]}"
+    return f"a {type(value).__module__}.{type(value).__qualname__}"
+
+
+def call_repr(fn: str, *args: Any, **kwargs: Any) -> str:
+    """``called fn(Tensor(4, 3) float32 on cpu, dim=1)``: the call, for a failure message."""
+    parts = [_short(a) for a in args] + [f"{k}={_short(v)}" for k, v in kwargs.items()]
+    return f"called {fn}({', '.join(parts)})"
+
+
+def _is_simple(value: Any) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str, torch.dtype, torch.device))
+
+
+def _short(value: Any) -> str:
+    if _is_simple(value):
+        return repr(value) if not isinstance(value, (torch.dtype, torch.device)) else str(value)
+    return describe(value)
+
+
+def _prefix(what: str, call: str | None) -> str:
+    return f"{call}; {what}" if call else what
+
+
+def _index(flat_index: int, shape: Sequence[int]) -> tuple[int, ...]:
+    return tuple(int(i) for i in np.unravel_index(flat_index, tuple(shape))) if shape else ()
+
+
+# ----------------------------------------------------------------------------- tensors
+
+
+def assert_tensor(
+    actual: Any,
+    *,
+    what: str = "the result",
+    shape: Sequence[int] | None = None,
+    dtype: torch.dtype | None = None,
+    device: str | torch.device | None = None,
+    finite: bool = True,
+    call: str | None = None,
+) -> torch.Tensor:
+    """Check that ``actual`` is a plain ``torch.Tensor`` with this shape, dtype and device.
+
+    Checks run in that order (type, shape, dtype, device, finiteness), so the
+    learner hears about the first thing that is wrong. Returns ``actual``.
+    """
+    head = _prefix(what, call)
+    if type(actual) is not _Tensor:
+        if isinstance(actual, _Tensor):
+            raise fail(
+                f"{head} is a {type(actual).__name__}, a subclass of torch.Tensor; "
+                "return a plain torch.Tensor"
+            )
+        advice = ""
+        if isinstance(actual, np.ndarray):
+            advice = "; build it with torch operations (or convert with torch.from_numpy)"
+        elif isinstance(actual, (list, tuple)):
+            advice = "; build it with torch operations (or torch.tensor / torch.stack)"
+        elif isinstance(actual, (int, float)):
+            advice = "; keep it as a tensor (do not call .item())"
+        elif actual is None:
+            advice = "; did you forget a return statement?"
+        raise fail(f"{head} should be a torch.Tensor, got {describe(actual)}{advice}")
+    if shape is not None:
+        assert_shape(actual, shape, what=what, call=call)
+    if dtype is not None and actual.dtype != dtype:
+        raise fail(f"{head} has dtype {actual.dtype}, expected {dtype}")
+    if device is not None:
+        assert_on_device(actual, device, what=what, call=call)
+    if finite:
+        assert_finite(actual, what=what, call=call)
+    return actual
+
+
+def assert_shape(
+    actual: torch.Tensor, shape: Sequence[int], *, what: str = "the result", call: str | None = None
+) -> None:
+    """Check ``actual.shape`` against ``shape``; the message shows both."""
+    got = tuple(actual.shape)
+    want = tuple(int(s) for s in shape)
+    if got != want:
+        hint = ""
+        if sorted(got) == sorted(want):
+            hint = " (same sizes in another order: check permute/transpose and which dim you used)"
+        elif math.prod(got) == math.prod(want):
+            hint = " (same number of elements: check view/reshape)"
+        raise fail(f"{_prefix(what, call)} has shape {got}, expected {want}{hint}")
+
+
+def _same_device(actual: torch.device, expected: torch.device) -> bool:
+    if actual.type != expected.type:
+        return False
+    if expected.index is None or actual.index is None:
+        return True
+    return actual.index == expected.index
+
+
+def assert_on_device(
+    actual: Any,
+    device: str | torch.device,
+    *,
+    what: str = "the result",
+    call: str | None = None,
+) -> None:
+    """Check that a tensor, or every parameter and buffer of a module, is on ``device``."""
+    expected = torch.device(device)
+    head = _prefix(what, call)
+    if isinstance(actual, torch.nn.Module):
+        tensors = list(actual.named_parameters()) + list(actual.named_buffers())
+        for name, tensor in tensors:
+            if not _same_device(tensor.device, expected):
+                raise fail(
+                    f"{head}: {name} is on {tensor.device}, expected {expected}; "
+                    "move the whole model with model.to(device)"
+                )
+        return
+    if not isinstance(actual, _Tensor):
+        raise fail(f"{head} should be a torch.Tensor, got {describe(actual)}")
+    if not _same_device(actual.device, expected):
+        raise fail(
+            f"{head} is on {actual.device}, expected {expected}; create it on the right device "
+            "(device=...) or move it with .to(device)"
+        )
+
+
+def assert_finite(actual: torch.Tensor, *, what: str = "the result", call: str | None = None) -> None:
+    """Check that a tensor holds no NaN or infinity; say where the first one is."""
+    if actual.device.type == "meta" or not (actual.is_floating_point() or actual.is_complex()):
+        return
+    finite = _isfinite(actual.detach())
+    if bool(finite.all()):
+        return
+    bad = (~finite).reshape(-1)
+    count = int(bad.sum())
+    first = int(_argmax(bad.to(torch.uint8)))
+    value = actual.detach().reshape(-1)[first].item()
+    kind = "NaN" if math.isnan(value) else "infinity"
+    raise fail(
+        f"{_prefix(what, call)} contains {kind} ({count} of {actual.numel()} values are not "
+        f"finite, the first at index {_index(first, actual.shape)}); look for a division by zero, "
+        "log of 0, or a value that grew without bound"
+    )
+
+
+def assert_close(
+    actual: Any,
+    expected: Any,
+    *,
+    what: str = "the result",
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    check_dtype: bool = True,
+    check_device: bool = True,
+    equal_nan: bool = False,
+    call: str | None = None,
+) -> None:
+    """Compare ``actual`` with the ``expected`` tensor (or number) computed by the reference.
+
+    First the type, shape, dtype and device of ``actual`` are checked against
+    ``expected``'s, then the values; a mismatch names the worst element, both
+    values, and how many elements are off.
+    """
+    head = _prefix(what, call)
+    if not isinstance(expected, _Tensor):
+        assert_scalar_close(actual, float(expected), what=what, rtol=rtol, atol=atol, call=call)
+        return
+    assert_tensor(
+        actual,
+        what=what,
+        shape=tuple(expected.shape),
+        dtype=expected.dtype if check_dtype else None,
+        device=expected.device if check_device else None,
+        finite=not equal_nan and bool(_isfinite(expected.detach()).all())
+        if expected.device.type != "meta" and expected.is_floating_point()
+        else False,
+        call=call,
+    )
+    if actual.device.type == "meta" or expected.device.type == "meta":
+        return
+    a = actual.detach().to("cpu", torch.float64 if not actual.is_complex() else torch.complex128)
+    e = expected.detach().to("cpu", a.dtype)
+    if a.numel() == 0:
+        return
+    if equal_nan:
+        both_nan = _isnan(a) & _isnan(e)
+        a = torch.where(both_nan, torch.zeros_like(a), a)
+        e = torch.where(both_nan, torch.zeros_like(e), e)
+    diff = _abs(a - e)
+    tol = atol + rtol * _abs(e)
+    off = ~(diff <= tol)
+    count = int(off.sum())
+    if count == 0:
+        return
+    excess = torch.where(off, diff - tol, torch.zeros_like(diff)).reshape(-1)
+    worst = int(_argmax(excess))
+    idx = _index(worst, a.shape)
+    got_v = a.reshape(-1)[worst].item()
+    want_v = e.reshape(-1)[worst].item()
+    where = f" at index {idx}" if idx else ""
+    raise fail(
+        f"{head} has wrong values: {count} of {a.numel()} elements differ; the largest gap is"
+        f"{where}: got {got_v:.6g}, expected {want_v:.6g} (tolerance rtol={rtol:g}, atol={atol:g})"
+    )
+
+
+def assert_scalar_close(
+    actual: Any,
+    expected: float,
+    *,
+    what: str = "the result",
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    call: str | None = None,
+) -> None:
+    """Compare a Python number with ``expected``."""
+    head = _prefix(what, call)
+    if isinstance(actual, _Tensor):
+        raise fail(
+            f"{head} should be a Python number, got {describe(actual)}; use .item() to get one"
+        )
+    if isinstance(actual, bool) or not isinstance(actual, (int, float, np.floating, np.integer)):
+        raise fail(f"{head} should be a Python number, got {describe(actual)}")
+    value = float(actual)
+    if not math.isfinite(value):
+        raise fail(f"{head} is {value}, expected a finite number close to {expected:.6g}")
+    if not abs(value - expected) <= atol + rtol * abs(expected):
+        raise fail(f"{head} is {value:.6g}, expected {expected:.6g}")
+
+
+def assert_python_float(actual: Any, *, what: str = "the result", call: str | None = None) -> float:
+    """Check that ``actual`` is a finite Python ``float`` (not a tensor); return it."""
+    head = _prefix(what, call)
+    if isinstance(actual, _Tensor):
+        raise fail(
+            f"{head} should be a Python float, got {describe(actual)}; use .item(), which also "
+            "lets the autograd graph go"
+        )
+    if type(actual) is not float:
+        raise fail(f"{head} should be a Python float, got {describe(actual)}")
+    if not math.isfinite(actual):
+        raise fail(f"{head} is {actual}; expected a finite number")
+    return actual
+
+
+def assert_equal(actual: Any, expected: Any, *, what: str = "the result", call: str | None = None) -> None:
+    """Check exact equality of plain values (ints, strings, tuples, dtypes, devices)."""
+    if actual != expected or type(actual) is not type(expected):
+        raise fail(
+            f"{_prefix(what, call)} is {actual!r} ({type(actual).__name__}), "
+            f"expected {expected!r} ({type(expected).__name__})"
+        )
+
+
+# ----------------------------------------------------------------------------- autograd
+
+
+def assert_no_graph(actual: Any, *, what: str = "the result", call: str | None = None) -> None:
+    """Check that a tensor carries no autograd graph (no ``grad_fn``, no ``requires_grad``)."""
+    if not isinstance(actual, _Tensor):
+        raise fail(f"{_prefix(what, call)} should be a torch.Tensor, got {describe(actual)}")
+    if actual.requires_grad or actual.grad_fn is not None:
+        fn = type(actual.grad_fn).__name__ if actual.grad_fn is not None else "none"
+        raise fail(
+            f"{_prefix(what, call)} still tracks gradients (requires_grad=True, grad_fn={fn}); "
+            "compute it under torch.no_grad() or torch.inference_mode(), or .detach() it"
+        )
+
+
+def assert_requires_grad(actual: Any, *, what: str = "the result", call: str | None = None) -> None:
+    """Check that a tensor is part of an autograd graph (so gradients can reach its inputs)."""
+    if not isinstance(actual, _Tensor):
+        raise fail(f"{_prefix(what, call)} should be a torch.Tensor, got {describe(actual)}")
+    if not actual.requires_grad:
+        raise fail(
+            f"{_prefix(what, call)} does not track gradients; something detached it from the "
+            "graph (.detach(), .item(), .numpy(), torch.no_grad(), or a new torch.tensor(...))"
+        )
+
+
+def assert_grad_flows(
+    params: torch.nn.Module | Iterable[torch.Tensor] | Mapping[str, torch.Tensor],
+    *,
+    what: str = "the model",
+    allow_zero: bool = False,
+) -> None:
+    """Check that every parameter received a finite gradient (non-zero unless ``allow_zero``)."""
+    if isinstance(params, torch.nn.Module):
+        named = list(params.named_parameters())
+    elif isinstance(params, Mapping):
+        named = list(params.items())
+    else:
+        named = [(f"tensor {i}", p) for i, p in enumerate(params)]
+    if not named:
+        raise fail(f"{what} has no parameters to receive gradients")
+    for name, p in named:
+        if not p.requires_grad:
+            continue
+        if p.grad is None:
+            raise fail(
+                f"{what}: {name} received no gradient (.grad is None); it is not connected to "
+                "the loss, or backward() was not called"
+            )
+        assert_finite(p.grad, what=f"{what}: the gradient of {name}")
+        if not allow_zero and bool((p.grad == 0).all()):
+            raise fail(f"{what}: the gradient of {name} is all zeros; is it used in the forward?")
+
+
+def assert_loss_decreases(
+    losses: Sequence[float],
+    *,
+    fraction: float,
+    what: str = "the training loss",
+) -> None:
+    """Check that the last loss is below ``(1 - fraction)`` times the first, all finite."""
+    values = list(losses)
+    if len(values) < 2:
+        raise fail(f"{what}: expected a loss for each step, got {len(values)} value(s)")
+    for i, v in enumerate(values):
+        if isinstance(v, _Tensor):
+            raise fail(f"{what}: step {i} recorded {describe(v)}; record loss.item() instead")
+        if not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise fail(f"{what}: step {i} recorded {v!r}; expected a finite number")
+    first, last = float(values[0]), float(values[-1])
+    if not last <= (1.0 - fraction) * first:
+        drop = 0.0 if first == 0 else (first - last) / abs(first)
+        raise fail(
+            f"{what} went from {first:.4g} to {last:.4g} ({drop:+.0%} drop); expected it to fall by "
+            f"at least {fraction:.0%}. Check the update direction, the learning rate, and that "
+            "gradients are zeroed each step"
+        )
+
+
+def expect_raises(
+    fn: Callable[..., Any],
+    exc: type[BaseException] | tuple[type[BaseException], ...],
+    *args: Any,
+    what: str,
+    **kwargs: Any,
+) -> BaseException:
+    """Call ``fn`` and check it raises ``exc``; a learner-facing failure if it returns."""
+    try:
+        fn(*args, **kwargs)
+    except exc as caught:
+        return caught
+    names = exc.__name__ if isinstance(exc, type) else " or ".join(e.__name__ for e in exc)
+    raise fail(f"{what}: expected {names} to be raised, but the call returned normally")
+
+
+_OWN = {name: globals()[name] for name in ("assert_close", "assert_tensor", "CheckFailure", "fail")}

@@ -1,0 +1,268 @@
+"""The ``pytorch-path`` command line: parse, call, render. Nothing else lives here.
+
+Exit status: 0 when the command succeeded (for ``check``: every selected
+exercise passed), 1 when it ran but something did not pass, 2 for a usage
+error (unknown stage or exercise, missing target folder, bad manifest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from rich.console import Console
+from rich.table import Table
+
+from pytorch_path import __version__
+from pytorch_path.curriculum import (
+    TIERS,
+    ManifestError,
+    Project,
+    ProjectNotFoundError,
+    SelectionError,
+    select,
+)
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+EXIT_OK, EXIT_NOT_PASSED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A user error: printed as one sentence, exit status 2."""
+
+
+def fail(message: str) -> NoReturn:
+    """Stop with a one-sentence user error (exit status 2)."""
+    raise UsageError(message)
+
+
+def _project() -> Project:
+    try:
+        project = Project.locate()
+        project.stages  # noqa: B018 - load and validate the manifests now
+    except (ProjectNotFoundError, ManifestError) as exc:
+        fail(str(exc))
+    return project
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``check``: grade a selection in this process and print the report."""
+    from pytorch_path import devices
+    from pytorch_path.report import render_terminal, write_json
+    from pytorch_path.runner import TargetError, check
+
+    project = _project()
+    if args.device and not devices.is_available(args.device):
+        fail(
+            f"--device {args.device}: {devices.unavailable_reason(args.device)}; "
+            f"available here: {', '.join(devices.available_devices())}"
+        )
+    try:
+        with console.status("grading…", spinner="dots"):
+            results = check(
+                args.selection,
+                project=project,
+                target=args.target,
+                seed=args.seed,
+                device=args.device,
+            )
+    except (SelectionError, TargetError) as exc:
+        fail(str(exc))
+    render_terminal(results, console, verbose=args.verbose)
+    if args.json:
+        write_json(results, Path(args.json))
+        console.print(f"[dim]JSON report written to {args.json}[/]")
+    return EXIT_OK if results.all_passed else EXIT_NOT_PASSED
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """``list``: the exercises of a selection, without running anything."""
+    project = _project()
+    try:
+        exercises = select(project.stages, args.selection)
+    except SelectionError as exc:
+        fail(str(exc))
+    table = Table(show_edge=False, header_style="bold", pad_edge=False)
+    for column in ("", "id", "exercise", "tier", "points", "file"):
+        table.add_column(column, no_wrap=column in ("", "id", "points"))
+    for ex in exercises:
+        table.add_row(
+            TIERS[ex.tier], ex.id, ex.title, ex.tier, f"{ex.points:g}",
+            _rel(project.stub_path(ex)),
+        )  # fmt: skip
+    console.print(table)
+    return EXIT_OK
+
+
+def cmd_hint(args: argparse.Namespace) -> int:
+    """``hint ID``: the exercise's hints, gentle first."""
+    project = _project()
+    try:
+        ex = project.exercise(args.id)
+    except SelectionError as exc:
+        fail(str(exc))
+    console.print(f"[bold]{ex.emoji} {ex.id} {ex.title}[/]  [dim]({ex.tier})[/]")
+    console.print(f"[dim]implement:[/] {', '.join(ex.implement)}   "
+                  f"[dim]file:[/] [cyan]{_rel(project.stub_path(ex))}[/]")  # fmt: skip
+    for number, hint in enumerate(ex.hints, start=1):
+        console.print(f"  [bold]{number}.[/] {hint}")
+    stage = project.stage(ex.stage)
+    console.print(f"[dim]lesson:[/] {_rel(project.lesson_path(stage))}  ·  "
+                  f"[dim]中文:[/] {_rel(project.lesson_path(stage, 'zh'))}")  # fmt: skip
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """``doctor``: Python, torch and torchvision versions, and the devices present."""
+    import platform
+
+    import torch
+
+    from pytorch_path import devices
+
+    try:
+        import torchvision
+
+        vision = torchvision.__version__
+    except Exception as exc:  # a broken torchvision install is worth reporting, not crashing on
+        vision = f"not importable ({type(exc).__name__}: {exc})"
+    table = Table(show_header=False, show_edge=False, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("pytorch-path", __version__)
+    table.add_row("python", f"{platform.python_version()} ({sys.executable})")
+    table.add_row("torch", torch.__version__)
+    table.add_row("torchvision", vision)
+    for name, description in devices.describe_devices():
+        table.add_row(f"device {name}", description)
+    for name in ("cuda", "mps"):
+        if not devices.is_available(name):
+            table.add_row(f"device {name}", f"[dim]absent: {devices.unavailable_reason(name)}[/]")
+    table.add_row("preferred", str(devices.preferred_device()))
+    console.print(table)
+    return EXIT_OK
+
+
+def cmd_roadmap(args: argparse.Namespace) -> int:
+    """``roadmap``: print the roadmap (``--write`` updates the README's section)."""
+    from pytorch_path.roadmap import roadmap_markdown, with_roadmap
+
+    project = _project()
+    text = roadmap_markdown(project)
+    if args.write:
+        readme = project.readme
+        try:
+            readme.write_text(with_roadmap(readme.read_text(encoding="utf-8"), text), encoding="utf-8")
+        except ValueError as exc:
+            fail(str(exc))
+        console.print(f"updated the roadmap in {_rel(readme)}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_dev_check(args: argparse.Namespace) -> int:
+    """``dev-check``: the curriculum's consistency check (run by CI)."""
+    from pytorch_path.devcheck import Problem, behaviour_problems, static_problems
+    from pytorch_path.roadmap import readme_section, roadmap_markdown
+
+    project = Project.locate()
+    problems = static_problems(project)
+    if not problems:
+        if readme_section(project.readme.read_text(encoding="utf-8")) != roadmap_markdown(project):
+            problems.append(
+                Problem("README.md", "the roadmap section is out of date; run "
+                        "`pytorch-path roadmap --write`")
+            )  # fmt: skip
+        if not args.quick:
+            try:
+                exercises = select(project.stages, args.selection)
+            except SelectionError as exc:
+                fail(str(exc))
+            with console.status("running graders…") as status:
+                problems += behaviour_problems(
+                    project, exercises, seed=args.seed,
+                    progress=lambda what: status.update(f"running graders: {what}"),
+                )  # fmt: skip
+    for problem in problems:
+        console.print(f"[red]✘[/] [bold]{problem.where}[/]: {problem.message}")
+    if problems:
+        console.print(f"[red]dev-check found {len(problems)} problem(s)[/]")
+        return EXIT_NOT_PASSED
+    scope = "manifests and files" if args.quick else "manifests, files, stubs, solutions, mistakes"
+    console.print(f"[green]✔ dev-check clean[/] ({len(project.exercises)} exercises; {scope})")
+    return EXIT_OK
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="pytorch-path",
+        description="A progressive PyTorch curriculum with an auto-grader.",
+    )
+    parser.add_argument("--version", action="version", version=f"pytorch-path {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    selection_help = "a stage (2), an exercise (2.3), a range (1-3) or 'all' (default)"
+
+    p = sub.add_parser("check", help="grade your exercises and explain what is wrong")
+    p.add_argument("selection", nargs="?", default="all", help=selection_help)
+    p.add_argument("--target", type=Path, default=None, help="folder of learner files (default: curriculum/)")
+    p.add_argument("--json", metavar="FILE", default=None, help="also write the JSON report here")
+    p.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="only test on this device")
+    p.add_argument("--seed", type=int, default=None, help="base seed (default: random, printed)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show every failing test and its traceback")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("list", help="list the exercises")
+    p.add_argument("selection", nargs="?", default="all", help=selection_help)
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("hint", help="show the hints of an exercise")
+    p.add_argument("id", help="exercise id, e.g. 1.3")
+    p.set_defaults(func=cmd_hint)
+
+    p = sub.add_parser("doctor", help="show versions and the devices present")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("roadmap", help="print the roadmap table generated from the manifests")
+    p.add_argument("--write", action="store_true", help="update the roadmap section of README.md")
+    p.set_defaults(func=cmd_roadmap)
+
+    p = sub.add_parser("dev-check", help="check the curriculum's consistency (for maintainers)")
+    p.add_argument("selection", nargs="?", default="all", help=selection_help)
+    p.add_argument("--quick", action="store_true", help="only manifests and files; run no grader")
+    p.add_argument("--seed", type=int, default=0, help="seed for the grader runs")
+    p.set_defaults(func=cmd_dev_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UsageError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        err_console.print("[dim]interrupted[/]")
+        return 130

@@ -1,0 +1,144 @@
+"""The rich terminal report of ``pytorch-path check``.
+
+A table (tier, id, title, status, points, time), then for each exercise that
+did not pass: the headline of its first failing test, the check's message, the
+file to open and the hint command. Tracebacks only with ``verbose``.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from pytorch_path.curriculum import TIERS
+from pytorch_path.results import STATUS_LABELS, ExerciseResult, Results, Status
+
+#: Icon and colour of each status.
+STATUS_STYLE: dict[Status, tuple[str, str]] = {
+    Status.PASSED: ("✔", "green"),
+    Status.FAILED: ("✘", "red"),
+    Status.NOT_STARTED: ("○", "dim"),
+    Status.ERROR: ("!", "bold red"),
+    Status.TIMEOUT: ("⏱", "yellow"),
+    Status.SKIPPED: ("–", "dim"),
+    Status.TAMPERED: ("⚠", "bold magenta"),
+}
+
+
+def status_text(status: Status) -> Text:
+    """The status with its icon, coloured."""
+    icon, style = STATUS_STYLE[status]
+    return Text(f"{icon} {STATUS_LABELS[status]}", style=style)
+
+
+def _points(earned: float, possible: float) -> str:
+    return f"{earned:g}/{possible:g}" if earned == round(earned, 1) else f"{earned:.1f}/{possible:g}"
+
+
+def results_table(results: Results) -> Table:
+    """One row per exercise."""
+    table = Table(show_edge=False, header_style="bold", pad_edge=False, expand=False)
+    table.add_column("", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("exercise")
+    table.add_column("status", no_wrap=True)
+    table.add_column("points", justify="right", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    for ex in results.exercises:
+        table.add_row(
+            TIERS.get(ex.tier, ""),
+            ex.id,
+            ex.title,
+            status_text(ex.status),
+            _points(ex.points_earned, ex.points_possible),
+            f"{ex.duration_s:.2f}s",
+        )
+    return table
+
+
+def _detail(ex: ExerciseResult, verbose: bool) -> RenderableType:
+    icon, style = STATUS_STYLE[ex.status]
+    parts: list[RenderableType] = [
+        Text.assemble(
+            (f"{icon} {ex.id} {ex.title}", f"bold {style}"), (f"  ({STATUS_LABELS[ex.status]})", style)
+        )
+    ]
+    problems = [t for t in ex.tests if t.status not in (Status.PASSED, Status.SKIPPED)]
+    shown = problems if verbose else problems[:1]
+    if not problems and ex.message:
+        parts.append(Padding(Text(ex.message), (0, 0, 0, 2)))
+    for test in shown:
+        parts.append(Padding(Text(test.headline, style="bold"), (0, 0, 0, 2)))
+        parts.append(Padding(Text("→ " + test.message), (0, 0, 0, 4)))
+        if verbose and test.traceback:
+            parts.append(Padding(Text(test.traceback, style="dim"), (0, 0, 0, 6)))
+    if len(problems) > len(shown):
+        more = len(problems) - len(shown)
+        parts.append(
+            Padding(Text(f"(+{more} more failing test{'s' * (more > 1)}: add -v to see them)",
+                         style="dim"), (0, 0, 0, 2))
+        )  # fmt: skip
+    hint = Text.assemble(
+        ("  file ", "dim"), (ex.file, "cyan"), ("   stuck? ", "dim"), (f"pytorch-path hint {ex.id}", "cyan")
+    )
+    parts.append(hint)
+    return Group(*parts)
+
+
+def render_terminal(
+    results: Results, console: Console, *, verbose: bool = False, command: str = "check"
+) -> None:
+    """Print the whole report of a ``check`` run."""
+    devices = ", ".join(results.devices)
+    console.print(
+        f"[bold]pytorch-path {command}[/] {escape(results.selection)} · target "
+        f"[cyan]{escape(results.target)}[/] · seed {results.seed} · devices {devices}"
+    )
+    console.print(results_table(results))
+    troubled = [
+        ex for ex in results.exercises if ex.status not in (Status.PASSED, Status.NOT_STARTED)
+    ]
+    for ex in troubled:
+        console.print()
+        console.print(_detail(ex, verbose))
+    waiting = [ex for ex in results.exercises if ex.status is Status.NOT_STARTED]
+    if waiting:
+        nxt = waiting[0]
+        console.print()
+        console.print(
+            Text.assemble(
+                ("○ next up: ", "bold"),
+                (f"{nxt.id} {nxt.title}", "bold"),
+                (" — open ", ""),
+                (nxt.file, "cyan"),
+                (", replace each ", ""),
+                ("raise NotImplementedError", "italic"),
+                (", then run this again.", ""),
+            )
+        )
+        if len(waiting) > 1:
+            console.print(Text(f"  {len(waiting)} exercises not started yet.", style="dim"))
+    console.print()
+    console.print(summary_line(results))
+
+
+def summary_line(results: Results) -> Text:
+    """``Points 12.5/85 · 1 passed · 1 failed · 7 not started · replay with --seed 4821``."""
+    counts = [
+        Text(f"{results.count(s)} {STATUS_LABELS[s]}", style=STATUS_STYLE[s][1])
+        for s in Status
+        if results.count(s)
+    ]
+    line = Text.assemble(
+        ("Points ", "bold"), (_points(results.points_earned, results.points_possible), "bold")
+    )
+    for part in counts:
+        line.append(" · ")
+        line.append_text(part)
+    line.append(f" · replay with --seed {results.seed}", style="dim")
+    if results.all_passed:
+        line.append("\nAll selected exercises passed. 🎉", style="bold green")
+    return line

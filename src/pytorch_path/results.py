@@ -1,0 +1,272 @@
+"""The results data model: ``Results`` → ``ExerciseResult`` → ``TestResult``.
+
+Frozen dataclasses with ``to_dict()`` / ``from_dict()`` for the versioned JSON
+schema (``SCHEMA_VERSION``). Renderers in :mod:`pytorch_path.report` read these
+and nothing else. This module must not import torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class Status(str, Enum):
+    """Outcome of one test or one exercise."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_STARTED = "not_started"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    SKIPPED = "skipped"
+    TAMPERED = "tampered"
+
+    def __str__(self) -> str:
+        """The plain value, as the JSON report writes it."""
+        return self.value
+
+
+#: Exercise status precedence when tests disagree: the first present wins.
+_PRECEDENCE = (Status.TAMPERED, Status.ERROR, Status.TIMEOUT, Status.FAILED)
+
+#: How each status reads to a person.
+STATUS_LABELS: dict[Status, str] = {
+    Status.PASSED: "passed",
+    Status.FAILED: "failed",
+    Status.NOT_STARTED: "not started",
+    Status.ERROR: "error",
+    Status.TIMEOUT: "timed out",
+    Status.SKIPPED: "skipped",
+    Status.TAMPERED: "tampered",
+}
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The outcome of one grader test."""
+
+    __test__ = False  # not a pytest test class
+
+    name: str
+    """Test name, with its parameters (e.g. ``test_moves_model[cpu]``)."""
+    status: Status
+    """Outcome of the test."""
+    message: str = ""
+    """What the learner reads: what was expected, what came, where to look."""
+    headline: str = ""
+    """First line of the test's docstring: what the test checks, in plain words."""
+    duration_s: float = 0.0
+    """Wall time of setup, call and teardown."""
+    points_earned: float = 0.0
+    """Points this test earned."""
+    points_possible: float = 0.0
+    """Points this test is worth; 0 for a test skipped because its device is absent."""
+    traceback: str = ""
+    """Full traceback, shown with ``-v``; empty when the test passed."""
+    device_skip: bool = False
+    """True when the test was skipped only because its device is absent here."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The schema-1 JSON form."""
+        return {
+            "name": self.name,
+            "status": self.status.value,
+            "message": self.message,
+            "headline": self.headline,
+            "duration_s": round(self.duration_s, 4),
+            "points_earned": round(self.points_earned, 4),
+            "points_possible": round(self.points_possible, 4),
+            "traceback": self.traceback,
+            "device_skip": self.device_skip,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TestResult:
+        """Read back what :meth:`to_dict` wrote."""
+        return cls(
+            name=str(data["name"]),
+            status=Status(data["status"]),
+            message=str(data.get("message", "")),
+            headline=str(data.get("headline", "")),
+            duration_s=float(data.get("duration_s", 0.0)),
+            points_earned=float(data.get("points_earned", 0.0)),
+            points_possible=float(data.get("points_possible", 0.0)),
+            traceback=str(data.get("traceback", "")),
+            device_skip=bool(data.get("device_skip", False)),
+        )
+
+
+@dataclass(frozen=True)
+class ExerciseResult:
+    """The outcome of one exercise: its tests and the status and points they add up to."""
+
+    id: str
+    """Exercise id, e.g. ``"1.3"``."""
+    title: str
+    """Exercise title."""
+    tier: str
+    """Difficulty tier."""
+    status: Status
+    """Overall outcome (see :func:`exercise_status`)."""
+    points_earned: float
+    """Points earned: the sum over passed tests."""
+    points_possible: float
+    """Points the exercise is worth."""
+    duration_s: float
+    """Wall time of all its tests."""
+    tests: tuple[TestResult, ...] = ()
+    """Each test's outcome, in run order."""
+    file: str = ""
+    """The learner's file that was graded, as the learner would open it."""
+    message: str = ""
+    """Exercise-level message, e.g. why the learner file could not be imported."""
+
+    @property
+    def first_problem(self) -> TestResult | None:
+        """The first test that did not pass and was not a device skip."""
+        for test in self.tests:
+            if test.status not in (Status.PASSED, Status.SKIPPED):
+                return test
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The schema-1 JSON form."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "tier": self.tier,
+            "status": self.status.value,
+            "points_earned": round(self.points_earned, 4),
+            "points_possible": round(self.points_possible, 4),
+            "duration_s": round(self.duration_s, 4),
+            "file": self.file,
+            "message": self.message,
+            "tests": [t.to_dict() for t in self.tests],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ExerciseResult:
+        """Read back what :meth:`to_dict` wrote."""
+        return cls(
+            id=str(data["id"]),
+            title=str(data["title"]),
+            tier=str(data["tier"]),
+            status=Status(data["status"]),
+            points_earned=float(data["points_earned"]),
+            points_possible=float(data["points_possible"]),
+            duration_s=float(data.get("duration_s", 0.0)),
+            tests=tuple(TestResult.from_dict(t) for t in data.get("tests", [])),
+            file=str(data.get("file", "")),
+            message=str(data.get("message", "")),
+        )
+
+
+@dataclass(frozen=True)
+class Results:
+    """The outcome of one run of a selection against one target."""
+
+    target: str
+    """The folder that was graded."""
+    seed: int
+    """The base seed every test's inputs derive from; replay with ``--seed``."""
+    torch: str
+    """``torch.__version__`` of the run."""
+    devices: tuple[str, ...]
+    """Devices tests ran on (``cpu`` always; ``cuda``, ``mps`` where present)."""
+    exercises: tuple[ExerciseResult, ...] = ()
+    """Per-exercise outcomes, in curriculum order."""
+    selection: str = ""
+    """The selection that was run, e.g. ``"1"`` or ``"2.3"``."""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Additional top-level keys (e.g. ``submission`` in grading mode)."""
+
+    @property
+    def points_earned(self) -> float:
+        """Sum of the exercises' earned points."""
+        return sum(e.points_earned for e in self.exercises)
+
+    @property
+    def points_possible(self) -> float:
+        """Sum of the exercises' possible points."""
+        return sum(e.points_possible for e in self.exercises)
+
+    @property
+    def all_passed(self) -> bool:
+        """True when there was something to run and every exercise passed."""
+        return bool(self.exercises) and all(e.status is Status.PASSED for e in self.exercises)
+
+    def count(self, status: Status) -> int:
+        """How many exercises ended with ``status``."""
+        return sum(1 for e in self.exercises if e.status is status)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The schema-1 JSON report."""
+        data: dict[str, Any] = {
+            "schema": SCHEMA_VERSION,
+            "target": self.target,
+            "selection": self.selection,
+            "seed": self.seed,
+            "torch": self.torch,
+            "devices": list(self.devices),
+            "points_earned": round(self.points_earned, 4),
+            "points_possible": round(self.points_possible, 4),
+            "exercises": [e.to_dict() for e in self.exercises],
+        }
+        data.update(self.extra)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Results:
+        """Read back a schema-1 report; :class:`ValueError` for another schema."""
+        if data.get("schema") != SCHEMA_VERSION:
+            raise ValueError(f"report schema {data.get('schema')!r} is not {SCHEMA_VERSION}")
+        known = {
+            "schema",
+            "target",
+            "selection",
+            "seed",
+            "torch",
+            "devices",
+            "points_earned",
+            "points_possible",
+            "exercises",
+        }
+        return cls(
+            target=str(data["target"]),
+            seed=int(data["seed"]),
+            torch=str(data["torch"]),
+            devices=tuple(data.get("devices", ())),
+            exercises=tuple(ExerciseResult.from_dict(e) for e in data["exercises"]),
+            selection=str(data.get("selection", "")),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+def exercise_status(tests: Iterable[TestResult]) -> Status:
+    """Fold test outcomes into an exercise status.
+
+    ``tampered``, ``error``, ``timeout`` win in that order; then an exercise whose
+    every counted test stopped at the stub's ``NotImplementedError`` is
+    ``not_started``; one with any other non-passing test is ``failed`` (partial
+    work keeps partial points); one whose every test was skipped is ``skipped``;
+    otherwise ``passed``.
+    """
+    tests = list(tests)
+    statuses = {t.status for t in tests}
+    for status in _PRECEDENCE:
+        if status in statuses:
+            return status
+    counted = [t for t in tests if not t.device_skip]
+    if not counted:
+        return Status.SKIPPED if tests else Status.ERROR
+    counted_statuses = {t.status for t in counted}
+    if counted_statuses == {Status.NOT_STARTED}:
+        return Status.NOT_STARTED
+    if counted_statuses - {Status.PASSED}:
+        return Status.FAILED
+    return Status.PASSED

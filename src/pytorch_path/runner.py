@@ -1,0 +1,235 @@
+"""Running a selection of graders against a target and assembling :class:`Results`.
+
+``check()`` runs pytest in this process (torch is imported once, so checking one
+exercise costs little more than ``import torch``). The pytest configuration is
+the trusted ``grader.ini`` shipped with the package; nothing in the target can
+add a ``conftest.py``, an ini file or a plugin to the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytorch_path.curriculum import Exercise, Project, learner_path, select
+from pytorch_path.results import ExerciseResult, Results, Status, TestResult, exercise_status
+
+if TYPE_CHECKING:
+    from pytorch_path.plugin import GraderPlugin
+
+GRADER_INI = Path(__file__).with_name("grader.ini")
+
+#: Plugins a grading run never needs; leaving them out saves start-up time.
+_DISABLED_PLUGINS = (
+    "cacheprovider",
+    "terminal",
+    "doctest",
+    "pastebin",
+    "junitxml",
+    "nose",
+    "legacypath",
+    "stepwise",
+    "lsp",
+    "debugging",
+    "unraisableexception",  # its gc.collect() calls at exit cost half a second
+    "threadexception",
+)
+
+
+class TargetError(ValueError):
+    """The target folder does not exist or is not a folder."""
+
+
+def new_seed() -> int:
+    """A fresh random base seed, small enough to type back in with ``--seed``."""
+    return secrets.randbelow(1_000_000)
+
+
+def resolve_target(target: Path | str | None, project: Project) -> Path:
+    """The target folder, checked; the project's ``curriculum/`` by default."""
+    if target is None:
+        return project.curriculum_dir
+    path = Path(target).expanduser()
+    if not path.exists():
+        raise TargetError(f"the target folder {target} does not exist")
+    if not path.is_dir():
+        raise TargetError(f"the target {target} is a file; give the folder that holds stage*/")
+    # A clone of a learner's repository: grade its curriculum/ folder.
+    if not any(path.glob("stage*_*")) and (path / "curriculum").is_dir():
+        path = path / "curriculum"
+    return path.resolve()
+
+
+@contextlib.contextmanager
+def _clean_pytest_env() -> Iterator[None]:
+    """Keep the caller's PYTEST_ADDOPTS and auto-loaded plugins out of a grading run."""
+    saved = {k: os.environ.get(k) for k in ("PYTEST_ADDOPTS", "PYTEST_DISABLE_PLUGIN_AUTOLOAD")}
+    os.environ.pop("PYTEST_ADDOPTS", None)
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.contextmanager
+def _forget_graders(graders_dir: Path) -> Iterator[None]:
+    """Drop the grader modules a run imported, so the next run imports its own graders.
+
+    pytest's importlib mode names a grader after its path under the root folder
+    (``stage1_tensors.test_ex01_…``) and reuses a module of that name if one is
+    loaded: without this, a run with private ``--graders`` would reuse the
+    shipped graders loaded by an earlier run in the same process.
+    """
+    before = set(sys.modules)
+    top_names = {p.name for p in graders_dir.iterdir()} if graders_dir.is_dir() else set()
+    root = str(graders_dir.resolve())
+    try:
+        yield
+    finally:
+        for name in set(sys.modules) - before:
+            module = sys.modules.get(name)
+            file = getattr(module, "__file__", None)
+            inside = bool(file) and str(Path(file).resolve()).startswith(root)
+            if inside or (not file and name.split(".")[0] in top_names):
+                sys.modules.pop(name, None)
+
+
+def pytest_args(graders: Sequence[Path], graders_dir: Path) -> list[str]:
+    """The command line of one grading session over ``graders``."""
+    args = [str(p) for p in graders]
+    args += ["-c", str(GRADER_INI), "--rootdir", str(graders_dir), "--confcutdir", str(graders_dir)]
+    args += ["--import-mode=importlib", "-W", "ignore::DeprecationWarning"]
+    for name in _DISABLED_PLUGINS:
+        args += ["-p", f"no:{name}"]
+    return args
+
+
+def check(
+    selection: str = "all",
+    *,
+    project: Project | None = None,
+    target: Path | str | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+    solutions_dir: Path | None = None,
+    graders_dir: Path | None = None,
+    time_limit_s: float | None = None,
+) -> Results:
+    """Grade ``selection`` against ``target`` in this process and return the results.
+
+    Raises :class:`~pytorch_path.curriculum.SelectionError` for a selection that
+    names nothing and :class:`TargetError` for a missing target folder.
+    """
+    from pytorch_path import devices
+    from pytorch_path.plugin import GraderPlugin, RunConfig
+
+    project = project or Project.locate()
+    exercises = tuple(select(project.stages, selection))
+    target_dir = resolve_target(target, project)
+    run = RunConfig(
+        project=project,
+        target=target_dir,
+        exercises=exercises,
+        seed=new_seed() if seed is None else seed,
+        devices=(device,) if device else ("cpu", "cuda", "mps"),
+        solutions_dir=solutions_dir,
+        graders_dir=graders_dir,
+        time_limit_s=time_limit_s,
+        display_root=Path.cwd(),
+    )
+    plugin = GraderPlugin(run)
+    graders = [run.grader_for(ex) for ex in exercises if run.grader_for(ex).is_file()]
+    if graders:
+        graders_dir = run.graders_dir or project.graders_dir
+        with _clean_pytest_env(), _forget_graders(graders_dir):
+            pytest.main(pytest_args(graders, graders_dir), plugins=[plugin])
+    import torch
+
+    present = [d for d in run.devices if devices.is_available(d)]
+    return Results(
+        target=_display(target_dir),
+        seed=run.seed,
+        torch=torch.__version__,
+        devices=tuple(present),
+        exercises=tuple(assemble(ex, plugin) for ex in exercises),
+        selection=selection,
+    )
+
+
+def assemble(ex: Exercise, plugin: GraderPlugin) -> ExerciseResult:
+    """Fold the plugin's records for one exercise into an :class:`ExerciseResult`."""
+    run = plugin.config
+    file = _display(learner_path(run.target, ex))
+    grader = run.grader_for(ex)
+
+    def broken(message: str) -> ExerciseResult:
+        return ExerciseResult(
+            id=ex.id, title=ex.title, tier=ex.tier, status=Status.ERROR, points_earned=0.0,
+            points_possible=ex.points, duration_s=0.0, tests=(), file=file, message=message,
+        )  # fmt: skip
+
+    if not grader.is_file():
+        return broken(f"there is no grader for exercise {ex.id} at {grader}")
+    collect_error = plugin.collect_errors.get(str(grader.resolve()))
+    if collect_error:
+        last = collect_error.strip().splitlines()[-1] if collect_error.strip() else ""
+        return broken(f"the grader of {ex.id} could not be loaded ({last}); please report this bug")
+    records = [r for r in plugin.records.values() if r.exercise.id == ex.id]
+    if not records:
+        return broken(f"the grader of {ex.id} collected no tests; please report this bug")
+    counted_weight = sum(r.weight for r in records if not r.device_skip)
+    tests: list[TestResult] = []
+    for r in records:
+        status = r.status or Status.FAILED
+        message = r.message if r.status else "this test did not run to the end"
+        possible = 0.0 if r.device_skip or not counted_weight else ex.points * r.weight / counted_weight
+        tests.append(
+            TestResult(
+                name=r.name,
+                status=status,
+                message=message,
+                headline=r.headline,
+                duration_s=r.duration_s,
+                points_earned=possible if status is Status.PASSED else 0.0,
+                points_possible=possible,
+                traceback=r.traceback,
+                device_skip=r.device_skip,
+            )
+        )
+    status = exercise_status(tests)
+    earned = 0.0 if status is Status.TAMPERED else round(sum(t.points_earned for t in tests), 6)
+    message = ""
+    if status in (Status.ERROR, Status.TIMEOUT, Status.TAMPERED, Status.NOT_STARTED):
+        message = next((t.message for t in tests if t.status is status), "")
+    return ExerciseResult(
+        id=ex.id,
+        title=ex.title,
+        tier=ex.tier,
+        status=status,
+        points_earned=earned,
+        points_possible=ex.points,
+        duration_s=sum(t.duration_s for t in tests),
+        tests=tuple(tests),
+        file=file,
+        message=message,
+    )
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+

@@ -1,0 +1,131 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytorch_path.cli import main
+from pytorch_path.curriculum import Project
+
+
+@pytest.fixture
+def in_mini(mini: Project, monkeypatch: pytest.MonkeyPatch) -> Project:
+    monkeypatch.chdir(mini.root)
+    return mini
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_passes_exit_zero(in_mini: Project, capsys) -> None:
+    code, out, _ = run(capsys, "check", "1.1", "--target", "learner", "--seed", "3")
+    assert code == 0
+    assert "passed" in out and "Points 4/4" in out and "replay with --seed 3" in out
+
+
+def test_check_failures_exit_one_and_explain(in_mini: Project, capsys) -> None:
+    code, out, _ = run(capsys, "check", "1.2", "--target", "learner", "--seed", "3")
+    assert code == 1
+    assert "double(x) is 2 * x." in out  # the test's docstring is the headline
+    assert "wrong values" in out
+    assert "pytorch-path hint 1.2" in out
+    assert "Traceback" not in out
+
+
+def test_verbose_adds_tracebacks(in_mini: Project, capsys) -> None:
+    code, out, _ = run(capsys, "check", "1.2", "--target", "learner", "--seed", "3", "-v")
+    assert code == 1
+    assert "CheckFailure" in out or "assert_close" in out
+
+
+def test_not_started_points_to_the_file(in_mini: Project, capsys) -> None:
+    code, out, _ = run(capsys, "check", "1.3", "--target", "learner", "--seed", "3")
+    assert code == 1
+    assert "not started" in out
+    assert "next up: 1.3" in out and "ex03_untouched.py" in " ".join(out.split())
+
+
+def test_json_report(in_mini: Project, capsys, tmp_path: Path) -> None:
+    report = tmp_path / "out" / "report.json"
+    code, _, _ = run(capsys, "check", "1", "--target", "learner", "--seed", "7", "--json", str(report))
+    assert code == 1
+    data = json.loads(report.read_text())
+    assert data["schema"] == 1
+    assert data["seed"] == 7
+    assert data["devices"][0] == "cpu"
+    assert [e["status"] for e in data["exercises"]] == [
+        "passed", "failed", "not_started", "error", "timeout", "failed", "error"
+    ]
+    assert data["points_earned"] == 6.5 and data["points_possible"] == 40
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["check", "9"], "there is no stage 9; the stages are 1"),
+        (["check", "1.99"], "there is no exercise 1.99"),
+        (["check", "1", "--target", "/definitely/missing"], "the target folder /definitely/missing does not exist"),
+        (["hint", "1.42"], "there is no exercise 1.42"),
+        (["list", "7"], "there is no stage 7"),
+    ],
+)
+def test_usage_errors_exit_two_with_one_sentence(in_mini: Project, capsys, argv, fragment) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert fragment in " ".join(err.split())
+    assert "Traceback" not in err + out
+
+
+def test_absent_device_is_a_usage_error(in_mini: Project, capsys) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, _, err = run(capsys, "check", "1.1", "--device", "cuda")
+    assert code == 2
+    assert "--device cuda" in err
+
+
+def test_hint_and_list(in_mini: Project, capsys) -> None:
+    code, out, _ = run(capsys, "hint", "1.6")
+    assert code == 0 and "Multiply by two, then by three." in out
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and "1.7" in out and "Half right" in out
+
+
+def test_bad_manifest_is_a_usage_error(mini_copy: Project, monkeypatch, capsys) -> None:
+    manifest = mini_copy.curriculum_dir / "stage1_mini" / "stage.yaml"
+    manifest.write_text(manifest.read_text().replace("tier: mastery", "tier: legendary"))
+    monkeypatch.chdir(mini_copy.root)
+    code, _, err = run(capsys, "list")
+    assert code == 2
+    assert "exercises[3].tier: 'legendary' is not a tier" in " ".join(err.split())
+
+
+def test_doctor(capsys) -> None:
+    code, out, _ = run(capsys, "doctor")
+    assert code == 0
+    for word in ("python", "torch", "torchvision", "device cpu"):
+        assert word in out
+
+
+def test_roadmap_prints_markdown(capsys) -> None:
+    code, out, _ = run(capsys, "roadmap")
+    assert code == 0
+    assert out.startswith("### Stage 1 · ")
+    assert "| 🌱 | 1.1 |" in out
+
+
+def test_python_dash_m_is_the_same_cli() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytorch_path", "check", "42"], capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "there is no stage 42" in done.stderr
+    assert "Traceback" not in done.stderr
