@@ -43,7 +43,11 @@ def main() -> None:
     cases = [("import torch (floor)", [sys.executable, "-c", "import torch"], None)]
     first = project.stages[0].exercises[0].id
     cases.append(
-        (f"check {first} (solutions)", [*CLI, "check", first, "--target", "solutions", "--seed", "0"], 1.5)
+        (
+            f"check {first} (solutions)",
+            [*CLI, "check", first, "--target", "solutions", "--seed", "0"],
+            1.5,
+        )
     )
     targets = {1: 3.0, 2: 4.0, 3: 6.0}
     for stage in project.stages:
@@ -59,7 +63,9 @@ def main() -> None:
         seconds = median_time(cmd, args.repeat)
         floor = floor or seconds
         ratio = seconds / floor
-        verdict = "" if limit is None else (f"≤{limit:g}× ✔" if ratio <= limit else f"≤{limit:g}× ✘")
+        verdict = (
+            "" if limit is None else (f"≤{limit:g}× ✔" if ratio <= limit else f"≤{limit:g}× ✘")
+        )
         table.add_row(label, f"{seconds:.2f}", f"{ratio:.2f}", verdict)
     console.print(table)
 

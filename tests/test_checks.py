@@ -100,7 +100,9 @@ def test_assert_close_with_number() -> None:
 
 def test_meta_tensors_check_structure_only() -> None:
     assert_close(torch.empty(2, 3, device="meta"), torch.empty(2, 3, device="meta"))
-    assert "shape" in message(assert_close, torch.empty(3, 2, device="meta"), torch.empty(2, 3, device="meta"))
+    assert "shape" in message(
+        assert_close, torch.empty(3, 2, device="meta"), torch.empty(2, 3, device="meta")
+    )
 
 
 def test_scalars() -> None:
@@ -158,7 +160,9 @@ def test_expect_raises() -> None:
 
 
 def test_describe_is_short() -> None:
-    assert describe(torch.zeros(2, requires_grad=True)) == "Tensor(2,) float32 on cpu, requires_grad"
+    assert (
+        describe(torch.zeros(2, requires_grad=True)) == "Tensor(2,) float32 on cpu, requires_grad"
+    )
     assert describe({"b": 1, "a": 2}) == "a dict with keys ['a', 'b']"
     assert call_repr("f", 1, dim=2) == "called f(1, dim=2)"
 

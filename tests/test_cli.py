@@ -53,14 +53,22 @@ def test_not_started_points_to_the_file(in_mini: Project, capsys) -> None:
 
 def test_json_report(in_mini: Project, capsys, tmp_path: Path) -> None:
     report = tmp_path / "out" / "report.json"
-    code, _, _ = run(capsys, "check", "1", "--target", "learner", "--seed", "7", "--json", str(report))
+    code, _, _ = run(
+        capsys, "check", "1", "--target", "learner", "--seed", "7", "--json", str(report)
+    )
     assert code == 1
     data = json.loads(report.read_text())
     assert data["schema"] == 1
     assert data["seed"] == 7
     assert data["devices"][0] == "cpu"
     assert [e["status"] for e in data["exercises"]] == [
-        "passed", "failed", "not_started", "error", "timeout", "failed", "error"
+        "passed",
+        "failed",
+        "not_started",
+        "error",
+        "timeout",
+        "failed",
+        "error",
     ]
     assert data["points_earned"] == 6.5 and data["points_possible"] == 40
 
@@ -70,7 +78,10 @@ def test_json_report(in_mini: Project, capsys, tmp_path: Path) -> None:
     [
         (["check", "9"], "there is no stage 9; the stages are 1"),
         (["check", "1.99"], "there is no exercise 1.99"),
-        (["check", "1", "--target", "/definitely/missing"], "the target folder /definitely/missing does not exist"),
+        (
+            ["check", "1", "--target", "/definitely/missing"],
+            "the target folder /definitely/missing does not exist",
+        ),
         (["hint", "1.42"], "there is no exercise 1.42"),
         (["list", "7"], "there is no stage 7"),
     ],

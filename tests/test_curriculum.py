@@ -57,7 +57,9 @@ def test_paths_follow_the_convention(project: Project) -> None:
     ex = project.exercise("1.1")
     assert ex.name == "ex01_tensor_basics"
     assert project.stub_path(ex) == project.root / "curriculum/stage1_tensors/ex01_tensor_basics.py"
-    assert project.solution_path(ex) == project.root / "solutions/stage1_tensors/ex01_tensor_basics.py"
+    assert (
+        project.solution_path(ex) == project.root / "solutions/stage1_tensors/ex01_tensor_basics.py"
+    )
     assert project.grader_path(ex) == (
         project.root / "graders/stage1_tensors/test_ex01_tensor_basics.py"
     )
@@ -77,16 +79,31 @@ def test_good_manifest(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("change", "fragment"),
     [
-        (lambda t: t.replace("    hints: [one]\n", "    hints: [one]\n    colour: red\n"), "exercises[0].colour: unknown key"),
-        (lambda t: t.replace("tier: seedling", "tier: hard"), "exercises[0].tier: 'hard' is not a tier"),
+        (
+            lambda t: t.replace("    hints: [one]\n", "    hints: [one]\n    colour: red\n"),
+            "exercises[0].colour: unknown key",
+        ),
+        (
+            lambda t: t.replace("tier: seedling", "tier: hard"),
+            "exercises[0].tier: 'hard' is not a tier",
+        ),
         (lambda t: t.replace('id: "1.2"', 'id: "1.1"'), "exercises[1].id: duplicate id '1.1'"),
         (lambda t: t.replace("slug: second", "slug: first"), "duplicate slug"),
         (lambda t: t.replace("format_version: 1", "format_version: 2"), "format_version"),
         (lambda t: t.replace("stage: 1", "stage: 2"), "stage: 2 does not match"),
         (lambda t: t.replace('id: "1.2"', 'id: "2.2"'), "does not belong to stage 1"),
-        (lambda t: t.replace("points: 5\n    implement: [f]", "points: -1\n    implement: [f]"), "points: expected a positive number"),
-        (lambda t: t.replace("    implement: [f]\n", ""), "exercises[0].implement: required key is missing"),
-        (lambda t: t.replace("title: Test stage", "title: Test stage\nauthor: me"), "author: unknown key"),
+        (
+            lambda t: t.replace("points: 5\n    implement: [f]", "points: -1\n    implement: [f]"),
+            "points: expected a positive number",
+        ),
+        (
+            lambda t: t.replace("    implement: [f]\n", ""),
+            "exercises[0].implement: required key is missing",
+        ),
+        (
+            lambda t: t.replace("title: Test stage", "title: Test stage\nauthor: me"),
+            "author: unknown key",
+        ),
         (lambda t: t.replace("slug: first", "slug: First-One"), "not a snake_case name"),
         (lambda t: t.replace("hints: [one]", "hints: one"), "hints: expected a list"),
         (lambda t: t + "  - [broken\n", "not valid YAML"),
@@ -103,7 +120,9 @@ def test_bad_manifest_names_file_and_key(tmp_path: Path, change, fragment: str) 
 def test_missing_solution_or_grader_is_reported(tmp_path: Path) -> None:
     manifest = write_stage(tmp_path, GOOD)
     project = Project(tmp_path)
-    with pytest.raises(ManifestError, match="solution solutions/stage1_test/ex01_first.py is missing"):
+    with pytest.raises(
+        ManifestError, match=r"solution solutions/stage1_test/ex01_first\.py is missing"
+    ):
         load_stage(manifest, project)
 
 
@@ -152,8 +171,17 @@ def test_exercise_numbers_sort_numerically() -> None:
 
     def ex(num: int) -> Exercise:
         return Exercise(
-            id=f"1.{num}", slug="s", title="t", tier="seedling", points=1, time_limit_s=1,
-            implement=("f",), concepts=(), hints=("h",), stage=1, folder="stage1_x",
+            id=f"1.{num}",
+            slug="s",
+            title="t",
+            tier="seedling",
+            points=1,
+            time_limit_s=1,
+            implement=("f",),
+            concepts=(),
+            hints=("h",),
+            stage=1,
+            folder="stage1_x",
         )
 
     assert sorted([ex(10), ex(9), ex(1)], key=lambda e: e.sort_key)[-1].id == "1.10"

@@ -28,7 +28,7 @@ def test_loads_a_fresh_module_each_time(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(LearnerFileMissingError, match="ex09_gone.py does not exist"):
+    with pytest.raises(LearnerFileMissingError, match=r"ex09_gone\.py does not exist"):
         load_module(tmp_path / "ex09_gone.py", display="ex09_gone.py")
 
 
@@ -50,7 +50,7 @@ def test_exception_at_import_names_line(tmp_path: Path) -> None:
     path = write(tmp_path, "A = 1\nB = {}['missing']\n")
     with pytest.raises(LearnerImportError) as info:
         load_module(path, display="ex01_x.py")
-    assert "ex01_x.py failed while being imported on line 2: KeyError: 'missing'" == str(info.value)
+    assert str(info.value) == "ex01_x.py failed while being imported on line 2: KeyError: 'missing'"
 
 
 def test_missing_package_is_named(tmp_path: Path) -> None:

@@ -61,10 +61,27 @@ def make_results() -> Results:
 def test_schema_one_keys() -> None:
     data = make_results().to_dict()
     assert data["schema"] == SCHEMA_VERSION == 1
-    for key in ("target", "seed", "torch", "devices", "points_earned", "points_possible", "exercises"):
+    for key in (
+        "target",
+        "seed",
+        "torch",
+        "devices",
+        "points_earned",
+        "points_possible",
+        "exercises",
+    ):
         assert key in data
     ex = data["exercises"][0]
-    for key in ("id", "title", "tier", "status", "points_earned", "points_possible", "duration_s", "tests"):
+    for key in (
+        "id",
+        "title",
+        "tier",
+        "status",
+        "points_earned",
+        "points_possible",
+        "duration_s",
+        "tests",
+    ):
         assert key in ex
     assert ex["tests"][0]["status"] == "failed"
     assert ex["tests"][0]["message"] == "got 1, expected 2"

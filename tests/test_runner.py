@@ -56,7 +56,9 @@ def test_messages_speak_to_the_learner(mini_results) -> None:
     failed = by_id(mini_results, "1.2").first_problem
     assert failed is not None
     assert failed.headline == "double(x) is 2 * x."
-    assert failed.message.startswith("called double(Tensor(3, 4) float32 on cpu); the result has wrong values")
+    assert failed.message.startswith(
+        "called double(Tensor(3, 4) float32 on cpu); the result has wrong values"
+    )
     assert "Traceback" not in failed.message
     assert "assert_close" in failed.traceback or "CheckFailure" in failed.traceback
 
@@ -139,7 +141,8 @@ def test_tampering_is_detected_and_undone(mini_copy: Project) -> None:
     path = mini_copy.root / "learner" / "stage1_mini" / "ex01_passes.py"
     path.write_text(
         path.read_text().replace(
-            "return 2 * x", "torch.Tensor.__le__ = lambda a, b: torch.ones_like(a, dtype=torch.bool)\n    return x"
+            "return 2 * x",
+            "torch.Tensor.__le__ = lambda a, b: torch.ones_like(a, dtype=torch.bool)\n    return x",
         )
     )
     original = torch.Tensor.__le__
@@ -156,7 +159,10 @@ def test_global_torch_state_is_restored(mini_copy: Project) -> None:
     path = mini_copy.root / "learner" / "stage1_mini" / "ex01_passes.py"
     path.write_text(
         path.read_text().replace(
-            "return 2 * x", "torch.set_grad_enabled(False)\n    torch.set_default_dtype(torch.float64)\n    return 2 * x"
+            "return 2 * x",
+            "torch.set_grad_enabled(False)\n"
+            "    torch.set_default_dtype(torch.float64)\n"
+            "    return 2 * x",
         )
     )
     check("1.1", project=mini_copy, target=mini_copy.root / "learner", seed=1)
@@ -168,7 +174,11 @@ def test_private_graders_dir(mini_copy: Project, tmp_path: Path) -> None:
     private = tmp_path / "private_graders"
     shutil.copytree(mini_copy.graders_dir, private)
     grader = private / "stage1_mini" / "test_ex01_passes.py"
-    grader.write_text(grader.read_text() + '\n\ndef test_hidden(learner):\n    """hidden test"""\n    raise AssertionError("hidden check failed")\n')
+    grader.write_text(
+        grader.read_text()
+        + '\n\ndef test_hidden(learner):\n    """hidden test"""\n'
+        + '    raise AssertionError("hidden check failed")\n'
+    )
     result = check("1.1", project=mini_copy, target=mini_copy.root / "learner", seed=1,
                    graders_dir=private).exercises[0]  # fmt: skip
     assert result.status is Status.FAILED
@@ -190,12 +200,16 @@ def test_missing_shipped_grader_is_a_manifest_error(mini_copy: Project) -> None:
     from pytorch_path.curriculum import ManifestError
 
     (mini_copy.graders_dir / "stage1_mini" / "test_ex02_fails.py").unlink()
-    with pytest.raises(ManifestError, match="its grader graders/stage1_mini/test_ex02_fails.py is missing"):
+    with pytest.raises(
+        ManifestError, match=r"its grader graders/stage1_mini/test_ex02_fails\.py is missing"
+    ):
         check("1.1", project=Project(mini_copy.root), target=mini_copy.root / "learner", seed=1)
 
 
 def test_broken_grader_is_an_error_not_a_pass(mini_copy: Project) -> None:
-    (mini_copy.graders_dir / "stage1_mini" / "test_ex02_fails.py").write_text("import nope_missing\n")
+    (mini_copy.graders_dir / "stage1_mini" / "test_ex02_fails.py").write_text(
+        "import nope_missing\n"
+    )
     results = check("1.2", project=mini_copy, target=mini_copy.root / "learner", seed=1)
     assert results.exercises[0].status is Status.ERROR
     assert "could not be loaded" in results.exercises[0].message

@@ -54,7 +54,8 @@ class CheckFailure(AssertionError):
 def integrity_problems() -> list[str]:
     """Names of comparison functions that were replaced since this module was imported."""
     problems = [
-        key for key, (owner, name, original) in _ORIGINALS.items()
+        key
+        for key, (owner, name, original) in _ORIGINALS.items()
         if getattr(owner, name, None) is not original
     ]
     for name in ("assert_close", "assert_tensor", "CheckFailure", "fail"):
@@ -214,7 +215,9 @@ def assert_on_device(
         )
 
 
-def assert_finite(actual: torch.Tensor, *, what: str = "the result", call: str | None = None) -> None:
+def assert_finite(
+    actual: torch.Tensor, *, what: str = "the result", call: str | None = None
+) -> None:
     """Check that a tensor holds no NaN or infinity; say where the first one is."""
     if actual.device.type == "meta" or not (actual.is_floating_point() or actual.is_complex()):
         return
@@ -333,7 +336,9 @@ def assert_python_float(actual: Any, *, what: str = "the result", call: str | No
     return actual
 
 
-def assert_equal(actual: Any, expected: Any, *, what: str = "the result", call: str | None = None) -> None:
+def assert_equal(
+    actual: Any, expected: Any, *, what: str = "the result", call: str | None = None
+) -> None:
     """Check exact equality of plain values (ints, strings, tuples, dtypes, devices)."""
     if actual != expected or type(actual) is not type(expected):
         raise fail(
@@ -375,6 +380,7 @@ def assert_grad_flows(
     allow_zero: bool = False,
 ) -> None:
     """Check that every parameter received a finite gradient (non-zero unless ``allow_zero``)."""
+    named: list[tuple[str, torch.Tensor]]
     if isinstance(params, torch.nn.Module):
         named = list(params.named_parameters())
     elif isinstance(params, Mapping):
@@ -415,7 +421,8 @@ def assert_loss_decreases(
     if not last <= (1.0 - fraction) * first:
         drop = 0.0 if first == 0 else (first - last) / abs(first)
         raise fail(
-            f"{what} went from {first:.4g} to {last:.4g} ({drop:+.0%} drop); expected it to fall by "
+            f"{what} went from {first:.4g} to {last:.4g} ({drop:+.0%} drop); "
+            "expected it to fall by "
             f"at least {fraction:.0%}. Check the update direction, the learning rate, and that "
             "gradients are zeroed each step"
         )

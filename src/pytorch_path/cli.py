@@ -160,7 +160,9 @@ def cmd_roadmap(args: argparse.Namespace) -> int:
     if args.write:
         readme = project.readme
         try:
-            readme.write_text(with_roadmap(readme.read_text(encoding="utf-8"), text), encoding="utf-8")
+            readme.write_text(
+                with_roadmap(readme.read_text(encoding="utf-8"), text), encoding="utf-8"
+            )
         except ValueError as exc:
             fail(str(exc))
         console.print(f"updated the roadmap in {_rel(readme)}")
@@ -225,11 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="grade your exercises and explain what is wrong")
     p.add_argument("selection", nargs="?", default="all", help=selection_help)
-    p.add_argument("--target", type=Path, default=None, help="folder of learner files (default: curriculum/)")
+    p.add_argument(
+        "--target", type=Path, default=None, help="folder of learner files (default: curriculum/)"
+    )
     p.add_argument("--json", metavar="FILE", default=None, help="also write the JSON report here")
-    p.add_argument("--device", choices=["cpu", "cuda", "mps"], default=None, help="only test on this device")
+    p.add_argument(
+        "--device", choices=["cpu", "cuda", "mps"], default=None, help="only test on this device"
+    )
     p.add_argument("--seed", type=int, default=None, help="base seed (default: random, printed)")
-    p.add_argument("-v", "--verbose", action="store_true", help="show every failing test and its traceback")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="show every failing test and its traceback"
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("list", help="list the exercises")

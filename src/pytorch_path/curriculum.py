@@ -9,6 +9,7 @@ This module must stay cheap to import: it never imports torch.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -178,9 +179,10 @@ class Project:
         candidates.extend([here, *here.parents])
         candidates.extend(Path(__file__).resolve().parents)
         for folder in candidates:
-            if any((folder / "curriculum").glob("stage*_*/stage.yaml")) and (
-                folder / "graders"
-            ).is_dir():
+            if (
+                any((folder / "curriculum").glob("stage*_*/stage.yaml"))
+                and (folder / "graders").is_dir()
+            ):
                 return cls(folder)
         raise ProjectNotFoundError(
             "could not find a pytorch-path checkout (a folder with curriculum/ and graders/) "
@@ -258,9 +260,7 @@ def _number(value: Any, manifest: Path, key: str) -> float:
     return float(value)
 
 
-def _parse_exercise(
-    raw: Any, index: int, manifest: Path, stage_no: int, folder: str
-) -> Exercise:
+def _parse_exercise(raw: Any, index: int, manifest: Path, stage_no: int, folder: str) -> Exercise:
     where = f"exercises[{index}]"
     if not isinstance(raw, Mapping):
         raise _fail(manifest, where, "expected a mapping of exercise keys")
@@ -383,7 +383,7 @@ def load_stages(curriculum_dir: Path, project: Project | None = None) -> tuple[S
     """Load every ``stage*/stage.yaml`` under ``curriculum_dir``, in stage order."""
     stages = [load_stage(m, project) for m in curriculum_dir.glob("stage*_*/stage.yaml")]
     stages.sort(key=lambda s: s.number)
-    for a, b in zip(stages, stages[1:]):
+    for a, b in itertools.pairwise(stages):
         if a.number == b.number:
             raise _fail(b.manifest, "stage", f"stage {b.number} is also declared by {a.manifest}")
     return tuple(stages)

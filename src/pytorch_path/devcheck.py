@@ -86,7 +86,9 @@ def mistake_problems(mistake: Mistake, result: ExerciseResult) -> list[str]:
     for phrase in mistake.expect:
         if phrase.lower() not in text:
             first = next((t.message for t in result.tests if t.status is Status.FAILED), "")
-            problems.append(f"{name}: no failure message mentions {phrase!r}; the first says: {first}")
+            problems.append(
+                f"{name}: no failure message mentions {phrase!r}; the first says: {first}"
+            )
     return problems
 
 
@@ -156,18 +158,22 @@ def behaviour_problems(
     for result in stub_results.exercises:
         if result.status is not Status.NOT_STARTED:
             problems.append(
-                Problem(result.id, f"the untouched stub is '{result.status.value}', not "
-                        f"'not_started': {result.message or _first_message(result)}")
+                Problem(
+                    result.id,
+                    f"the untouched stub is '{result.status.value}', not "
+                    f"'not_started': {result.message or _first_message(result)}",
+                )
             )
     say("solutions")
-    solution_results = check(
-        selection, project=project, target=project.solutions_dir, seed=seed
-    )
+    solution_results = check(selection, project=project, target=project.solutions_dir, seed=seed)
     for result in solution_results.exercises:
         if result.status is not Status.PASSED:
             problems.append(
-                Problem(result.id, f"the reference solution is '{result.status.value}': "
-                        f"{result.message or _first_message(result)}")
+                Problem(
+                    result.id,
+                    f"the reference solution is '{result.status.value}': "
+                    f"{result.message or _first_message(result)}",
+                )
             )
     for ex in exercises:
         for path in project.mistake_paths(ex):

@@ -91,7 +91,9 @@ def load_module(path: Path, *, display: str | None = None) -> ModuleType:
         frame = learner_frame(traceback.extract_tb(exc.__traceback__), path)
         where = f" on line {frame.lineno}" if frame else ""
         if isinstance(exc, SystemExit):
-            reason = "it called exit() at import time; keep scripts under `if __name__ == '__main__':`"
+            reason = (
+                "it called exit() at import time; keep scripts under `if __name__ == '__main__':`"
+            )
         elif isinstance(exc, ImportError) and exc.name:
             reason = f"it imports {exc.name!r}, which is not installed or does not exist"
         else:

@@ -42,7 +42,6 @@ from pytorch_path.curriculum import Exercise, Project, learner_path
 from pytorch_path.loader import LearnerLoadError, load_module, unload
 from pytorch_path.results import Status
 
-
 #: Seconds a test's teardown may take even when the exercise's budget is spent.
 _TEARDOWN_GRACE_S = 5.0
 
@@ -72,7 +71,7 @@ class Seed:
         device: str | torch.device = "cpu",
         offset: int = 0,
     ) -> torch.Tensor:
-        """Standard-normal values drawn on the CPU (identical everywhere), then moved to ``device``."""
+        """Standard-normal values drawn on the CPU (the same everywhere), moved to ``device``."""
         return torch.randn(*shape, generator=self.generator(offset), dtype=dtype).to(device)
 
     def rand(
@@ -202,9 +201,7 @@ class GraderPlugin:
         self.config = config
         self.records: dict[str, TestRecord] = {}
         self.collect_errors: dict[str, str] = {}
-        self._by_grader = {
-            str(config.grader_for(ex).resolve()): ex for ex in config.exercises
-        }
+        self._by_grader = {str(config.grader_for(ex).resolve()): ex for ex in config.exercises}
         self._modules: dict[tuple[str, str], Learner | ModuleType | LearnerLoadError] = {}
         self._spent: dict[str, float] = {}
         self._device_skips: set[str] = set()
@@ -243,7 +240,9 @@ class GraderPlugin:
                 self._modules[key] = Learner(module, ex, shown) if kind == "learner" else module
             except LearnerLoadError as exc:
                 if kind != "learner":
-                    exc = LearnerLoadError(f"the reference solution failed to load: {exc}", path=path)
+                    exc = LearnerLoadError(
+                        f"the reference solution failed to load: {exc}", path=path
+                    )
                 self._modules[key] = exc
         loaded = self._modules[key]
         if isinstance(loaded, LearnerLoadError):
@@ -464,8 +463,10 @@ class GraderPlugin:
         frames = traceback.extract_tb(exc.__traceback__)
         learner_file = self.learner_file(ex).resolve()
         in_learner = [f for f in frames if _same_file(f.filename, learner_file)]
-        if isinstance(exc, NotImplementedError) and frames and _same_file(
-            frames[-1].filename, learner_file
+        if (
+            isinstance(exc, NotImplementedError)
+            and frames
+            and _same_file(frames[-1].filename, learner_file)
         ):
             text = str(exc)
             if not text or text.startswith(f"{ex.id}:"):
@@ -543,4 +544,3 @@ def pytest_configure(config: pytest.Config) -> None:
         devices=(device,) if device else ("cpu", "cuda", "mps"),
     )
     config.pluginmanager.register(GraderPlugin(run), "pytorch-path-grader")
-

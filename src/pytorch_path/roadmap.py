@@ -29,7 +29,9 @@ def roadmap_markdown(project: Project) -> str:
             f"({len(stage.exercises)} exercises, {points:g} points)"
         )
         lines.append("")
-        lines.append(f"Lesson: [English]({en}) · [中文]({zh}) · check with `make check stage={stage.number}`")
+        lines.append(
+            f"Lesson: [English]({en}) · [中文]({zh}) · check with `make check stage={stage.number}`"
+        )
         lines.append("")
         lines.append("| | # | Exercise | Tier | Points | Concepts |")
         lines.append("|---|---|---|---|---|---|")

@@ -101,7 +101,7 @@ def _forget_graders(graders_dir: Path) -> Iterator[None]:
         for name in set(sys.modules) - before:
             module = sys.modules.get(name)
             file = getattr(module, "__file__", None)
-            inside = bool(file) and str(Path(file).resolve()).startswith(root)
+            inside = isinstance(file, str) and str(Path(file).resolve()).startswith(root)
             if inside or (not file and name.split(".")[0] in top_names):
                 sys.modules.pop(name, None)
 
@@ -194,7 +194,9 @@ def assemble(ex: Exercise, plugin: GraderPlugin) -> ExerciseResult:
     for r in records:
         status = r.status or Status.FAILED
         message = r.message if r.status else "this test did not run to the end"
-        possible = 0.0 if r.device_skip or not counted_weight else ex.points * r.weight / counted_weight
+        possible = (
+            0.0 if r.device_skip or not counted_weight else ex.points * r.weight / counted_weight
+        )
         tests.append(
             TestResult(
                 name=r.name,
@@ -232,4 +234,3 @@ def _display(path: Path) -> str:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
     except ValueError:
         return str(path)
-

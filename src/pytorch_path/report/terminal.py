@@ -35,7 +35,9 @@ def status_text(status: Status) -> Text:
 
 
 def _points(earned: float, possible: float) -> str:
-    return f"{earned:g}/{possible:g}" if earned == round(earned, 1) else f"{earned:.1f}/{possible:g}"
+    return (
+        f"{earned:g}/{possible:g}" if earned == round(earned, 1) else f"{earned:.1f}/{possible:g}"
+    )
 
 
 def results_table(results: Results) -> Table:
@@ -63,7 +65,8 @@ def _detail(ex: ExerciseResult, verbose: bool) -> RenderableType:
     icon, style = STATUS_STYLE[ex.status]
     parts: list[RenderableType] = [
         Text.assemble(
-            (f"{icon} {ex.id} {ex.title}", f"bold {style}"), (f"  ({STATUS_LABELS[ex.status]})", style)
+            (f"{icon} {ex.id} {ex.title}", f"bold {style}"),
+            (f"  ({STATUS_LABELS[ex.status]})", style),
         )
     ]
     problems = [t for t in ex.tests if t.status not in (Status.PASSED, Status.SKIPPED)]
@@ -82,7 +85,10 @@ def _detail(ex: ExerciseResult, verbose: bool) -> RenderableType:
                          style="dim"), (0, 0, 0, 2))
         )  # fmt: skip
     hint = Text.assemble(
-        ("  file ", "dim"), (ex.file, "cyan"), ("   stuck? ", "dim"), (f"pytorch-path hint {ex.id}", "cyan")
+        ("  file ", "dim"),
+        (ex.file, "cyan"),
+        ("   stuck? ", "dim"),
+        (f"pytorch-path hint {ex.id}", "cyan"),
     )
     parts.append(hint)
     return Group(*parts)
