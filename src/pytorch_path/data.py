@@ -74,10 +74,10 @@ PAD_TOKEN = 0
 #: Class names of :func:`make_shapes_images`, indexed by label.
 SHAPE_NAMES: tuple[str, ...] = ("square", "cross", "bar")
 
-Seed: TypeAlias = int | torch.Generator
+SeedLike: TypeAlias = int | torch.Generator
 """A seed: an ``int``, or a CPU ``torch.Generator`` (drawn from, so its state advances)."""
 
-Device: TypeAlias = torch.device | str | None
+DeviceLike: TypeAlias = torch.device | str | None
 """Where returned tensors go; ``None`` means the CPU."""
 
 _RESTORE_HINT = (
@@ -103,6 +103,10 @@ class DataChecksumError(RuntimeError):
             f"data file {path} failed its checksum: expected sha256 {expected}, "
             f"got {actual}. The file is corrupted or was modified; {_RESTORE_HINT}."
         )
+
+    def __reduce__(self) -> tuple[type[DataChecksumError], tuple[Path, str, str]]:
+        """Pickle with the constructor's arguments (so it survives a subprocess boundary)."""
+        return (type(self), (self.path, self.expected, self.actual))
 
 
 # --------------------------------------------------------------------------- data folder
@@ -247,7 +251,7 @@ def _verified_digits(path: str, mtime_ns: int, size: int) -> tuple[np.ndarray, n
 def load_digits(
     *,
     normalize: bool = True,
-    device: Device = None,
+    device: DeviceLike = None,
     folder: str | os.PathLike[str] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Load the 8x8 handwritten digits that scikit-learn bundles (from the UCI ML repository).
@@ -286,11 +290,11 @@ def load_digits(
 
 def digits_split(
     *,
-    seed: Seed = 0,
+    seed: SeedLike = 0,
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
     normalize: bool = True,
-    device: Device = None,
+    device: DeviceLike = None,
     folder: str | os.PathLike[str] | None = None,
 ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Load the digits, shuffled under ``seed`` and split into train, val and test.
@@ -332,7 +336,7 @@ def digits_split(
 # --------------------------------------------------------------------------- synthetic data
 
 
-def _generator(seed: Seed) -> torch.Generator:
+def _generator(seed: SeedLike) -> torch.Generator:
     """Return a CPU generator: ``seed`` itself when it is one, else one seeded with it."""
     if isinstance(seed, torch.Generator):
         if seed.device.type != "cpu":
@@ -363,8 +367,8 @@ def make_regression(
     d: int,
     *,
     noise: float = 0.1,
-    seed: Seed = 0,
-    device: Device = None,
+    seed: SeedLike = 0,
+    device: DeviceLike = None,
     dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Make a noisy linear relation ``y = X @ true_w + true_b + noise * eps``.
@@ -426,8 +430,8 @@ def make_classification(
     num_classes: int,
     *,
     separation: float = 5.0,
-    seed: Seed = 0,
-    device: Device = None,
+    seed: SeedLike = 0,
+    device: DeviceLike = None,
     dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Make Gaussian blobs: one unit-variance blob per class, centres well apart.
@@ -467,8 +471,8 @@ def make_spirals(
     *,
     turns: float = 1.0,
     noise: float = 0.05,
-    seed: Seed = 0,
-    device: Device = None,
+    seed: SeedLike = 0,
+    device: DeviceLike = None,
     dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Make interleaved 2-D spiral arms, one per class: no linear model separates them.
@@ -511,8 +515,8 @@ def make_sequence_task(
     vocab_size: int = 12,
     min_len: int = 4,
     max_len: int = 16,
-    seed: Seed = 0,
-    device: Device = None,
+    seed: SeedLike = 0,
+    device: DeviceLike = None,
 ) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Make variable-length token sequences with a binary label that depends on their content.
 
@@ -589,8 +593,8 @@ def make_shapes_images(
     *,
     size: int = 16,
     noise: float = 0.1,
-    seed: Seed = 0,
-    device: Device = None,
+    seed: SeedLike = 0,
+    device: DeviceLike = None,
     dtype: torch.dtype = torch.float32,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Make small noisy images, each showing one class-defining shape at a random place.
