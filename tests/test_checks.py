@@ -143,7 +143,8 @@ def test_device_of_a_module() -> None:
 def test_loss_decreases() -> None:
     assert_loss_decreases([1.0, 0.5, 0.05], fraction=0.9)
     text = message(assert_loss_decreases, [1.0, 0.9], fraction=0.5)
-    assert "went from 1 to 0.9" in text and "at least 50%" in text
+    assert "went from 1 to 0.9 (a 10% drop)" in text and "at least 50%" in text
+    assert "rose from 1 to 1e+30" in message(assert_loss_decreases, [1.0, 1e30], fraction=0.5)
     assert "loss.item()" in message(assert_loss_decreases, [torch.tensor(1.0), 0.1], fraction=0.5)
     assert "finite" in message(assert_loss_decreases, [1.0, float("nan")], fraction=0.5)
 

@@ -419,12 +419,13 @@ def assert_loss_decreases(
             raise fail(f"{what}: step {i} recorded {v!r}; expected a finite number")
     first, last = float(values[0]), float(values[-1])
     if not last <= (1.0 - fraction) * first:
-        drop = 0.0 if first == 0 else (first - last) / abs(first)
+        if last >= first:
+            change = f"rose from {first:.4g} to {last:.4g}"
+        else:
+            change = f"went from {first:.4g} to {last:.4g} (a {(first - last) / abs(first):.0%} drop)"
         raise fail(
-            f"{what} went from {first:.4g} to {last:.4g} ({drop:+.0%} drop); "
-            "expected it to fall by "
-            f"at least {fraction:.0%}. Check the update direction, the learning rate, and that "
-            "gradients are zeroed each step"
+            f"{what} {change}; expected it to fall by at least {fraction:.0%}. Check the update "
+            "direction, the learning rate, and that gradients are zeroed each step"
         )
 
 

@@ -11,10 +11,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pytorch_path import __version__
 from pytorch_path.curriculum import (
@@ -81,6 +82,104 @@ def cmd_check(args: argparse.Namespace) -> int:
         write_json(results, Path(args.json))
         console.print(f"[dim]JSON report written to {args.json}[/]")
     return EXIT_OK if results.all_passed else EXIT_NOT_PASSED
+
+
+GRADE_FORMATS = ("json", "junit", "gradescope", "csv", "md")
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    """``grade``: grade submissions, each in an isolated process, and write the reports."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pytorch_path import report
+    from pytorch_path.runner import GradeSettings, grade, new_seed, unique_names
+    from pytorch_path.sandbox import bwrap_available
+
+    project = _project()
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    unknown = sorted(set(formats) - set(GRADE_FORMATS))
+    if unknown or not formats:
+        fail(f"--format {args.format}: use some of {', '.join(GRADE_FORMATS)}, comma-separated")
+    if args.jobs < 1:
+        fail("--jobs must be at least 1")
+    if args.timeout is not None and args.timeout <= 0:
+        fail("--timeout must be a positive number of seconds")
+    for option, folder in (("--graders", args.graders), ("--solutions", args.solutions)):
+        if folder is not None and not folder.is_dir():
+            fail(f"{option} {folder}: no such folder")
+    if args.sandbox == "bwrap" and not bwrap_available():
+        fail("--sandbox bwrap: bubblewrap (bwrap) is not installed here")
+    try:
+        select(project.stages, args.stages)
+    except SelectionError as exc:
+        fail(str(exc))
+    settings = GradeSettings(
+        project=project,
+        selection=args.stages,
+        seed=new_seed() if args.seed is None else args.seed,
+        graders_dir=args.graders.resolve() if args.graders else None,
+        solutions_dir=args.solutions.resolve() if args.solutions else None,
+        timeout_s=args.timeout,
+        memory_mb=None if args.memory_mb == 0 else args.memory_mb,
+        sandbox=args.sandbox,
+    )
+    submissions = [Path(s) for s in args.submissions]
+    names = unique_names(submissions)
+    console.print(
+        f"[bold]pytorch-path grade[/] {len(submissions)} submission(s) · stages {args.stages} · "
+        f"seed {settings.seed} · isolation "
+        f"{'bubblewrap' if settings.use_bwrap() else 'separate processes (no bubblewrap)'}"
+    )
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("grading", total=len(submissions))
+        results = grade(
+            submissions, settings=settings, jobs=args.jobs,
+            on_result=lambda _r: progress.advance(task),
+        )  # fmt: skip
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    for name, result in zip(names, results):
+        if "json" in formats:
+            report.write_json(result, out / f"{name}.json")
+        if "junit" in formats:
+            report.write_junit(result, out / f"{name}.xml", name=name)
+        if "gradescope" in formats:
+            report.write_gradescope(result, out / f"{name}.results.json")
+    if "csv" in formats:
+        report.write_gradebook(results, out / "gradebook.csv")
+    if "md" in formats:
+        report.write_summary(results, out / "summary.md")
+    console.print(_grade_table(names, results))
+    console.print(f"[dim]reports ({', '.join(formats)}) written to {out}[/]")
+    return EXIT_OK
+
+
+def _grade_table(names: list[str], results: list[Any]) -> Table:
+    from pytorch_path.report.terminal import STATUS_STYLE
+
+    table = Table(show_edge=False, header_style="bold", pad_edge=False)
+    table.add_column("submission")
+    table.add_column("points", justify="right")
+    table.add_column("status")
+    table.add_column("exercises")
+    for name, result in zip(names, results):
+        icons = Text()
+        for ex in result.exercises:
+            icon, style = STATUS_STYLE[ex.status]
+            icons.append(icon, style=style)
+        table.add_row(
+            name,
+            f"{result.points_earned:g}/{result.points_possible:g}",
+            str(result.extra.get("status", "")),
+            icons,
+        )
+    return table
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -239,6 +338,58 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="store_true", help="show every failing test and its traceback"
     )
     p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("grade", help="grade submissions, each isolated (for instructors)")
+    p.add_argument(
+        "submissions",
+        nargs="+",
+        metavar="SUBMISSION",
+        help="folders shaped like curriculum/, or clones containing it",
+    )
+    p.add_argument("--stages", default="all", help=selection_help)
+    p.add_argument(
+        "--out", type=Path, default=Path("grades"), help="folder for the reports (default: grades/)"
+    )
+    p.add_argument(
+        "--format",
+        default="json,csv,md",
+        help=f"comma-separated: {', '.join(GRADE_FORMATS)} (default: json,csv,md)",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default: 1)")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="wall-clock seconds per submission (default: the exercises' limits plus 60)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="base seed (default: random, recorded in the reports)",
+    )
+    p.add_argument(
+        "--graders", type=Path, default=None, help="private graders folder, shaped like graders/"
+    )
+    p.add_argument(
+        "--solutions",
+        type=Path,
+        default=None,
+        help="private reference solutions, shaped like solutions/",
+    )
+    p.add_argument(
+        "--memory-mb",
+        type=int,
+        default=8192,
+        help="address-space cap per submission in MiB; 0 for none (default: 8192)",
+    )
+    p.add_argument(
+        "--sandbox",
+        choices=["auto", "bwrap", "none"],
+        default="auto",
+        help="bubblewrap isolation: auto (when installed), bwrap (required), none",
+    )
+    p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("list", help="list the exercises")
     p.add_argument("selection", nargs="?", default="all", help=selection_help)

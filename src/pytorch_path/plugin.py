@@ -27,7 +27,7 @@ import threading
 import time
 import traceback
 import zlib
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, ModuleType
@@ -196,9 +196,16 @@ def _shown(path: Path, root: Path | None) -> str:
 class GraderPlugin:
     """Fixtures, budgets and outcome classification for one grading session."""
 
-    def __init__(self, config: RunConfig) -> None:
-        """Prepare to grade ``config.exercises`` against ``config.target``."""
+    def __init__(
+        self, config: RunConfig, listener: Callable[[TestRecord], None] | None = None
+    ) -> None:
+        """Prepare to grade ``config.exercises`` against ``config.target``.
+
+        ``listener`` is called with each test's record once the test has finished.
+        """
         self.config = config
+        self.listener = listener
+        self.interrupted = False
         self.records: dict[str, TestRecord] = {}
         self.collect_errors: dict[str, str] = {}
         self._by_grader = {str(config.grader_for(ex).resolve()): ex for ex in config.exercises}
@@ -218,6 +225,14 @@ class GraderPlugin:
         if path is None:
             return None
         return self._by_grader.get(str(Path(path).resolve()))
+
+    def records_of(self, ex: Exercise) -> list[TestRecord]:
+        """The records of ``ex``'s tests, in collection order."""
+        return [r for r in self.records.values() if r.exercise.id == ex.id]
+
+    def collect_error_of(self, ex: Exercise) -> str | None:
+        """The collection error of ``ex``'s grader, if it failed to import."""
+        return self.collect_errors.get(str(self.config.grader_for(ex).resolve()))
 
     def learner_file(self, ex: Exercise) -> Path:
         """The learner's file for ``ex`` in the target."""
@@ -339,6 +354,10 @@ class GraderPlugin:
             elif isinstance(loaded, ModuleType):
                 unload(loaded)
 
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        """Remember that the run was interrupted (Ctrl-C), so the caller can stop too."""
+        self.interrupted = True
+
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """Remember a grader that failed to import (a pytorch-path bug, not the learner's)."""
         if report.failed:
@@ -419,6 +438,18 @@ class GraderPlugin:
         record = self.records.get(item.nodeid)
         if record is None:
             return report
+        self._record_phase(record, item, call, report)
+        if call.when == "teardown" and self.listener is not None:
+            self.listener(record)
+        return report
+
+    def _record_phase(
+        self,
+        record: TestRecord,
+        item: pytest.Item,
+        call: pytest.CallInfo[None],
+        report: pytest.TestReport,
+    ) -> None:
         record.duration_s += report.duration
         if call.when == "call":
             tampered = checks.integrity_problems()
@@ -429,9 +460,9 @@ class GraderPlugin:
                     "the grader's comparison functions were replaced while your code ran "
                     f"({', '.join(tampered)}); graders must see the real torch"
                 )
-                return report
+                return
         if record.status is not None and record.status is not Status.PASSED:
-            return report  # keep the first problem (e.g. the call's failure over teardown's)
+            return  # keep the first problem (e.g. the call's failure over teardown's)
         if report.skipped:
             record.status = Status.SKIPPED
             record.device_skip = item.nodeid in self._device_skips
@@ -445,7 +476,6 @@ class GraderPlugin:
             record.traceback = report.longreprtext
         elif call.when == "call":
             record.status = Status.PASSED
-        return report
 
     # ------------------------------------------------------------------ classification
 
@@ -491,6 +521,14 @@ class GraderPlugin:
             f"the grader could not check your result: {summary}. Compare what your function "
             f"returns with the docstring in {shown}"
         )
+
+
+def device_in_nodeid(nodeid: str) -> str | None:
+    """The device a parametrised test id names (``test_x[cuda]`` → ``cuda``), if any."""
+    if not nodeid.endswith("]") or "[" not in nodeid:
+        return None
+    params = nodeid[nodeid.rindex("[") + 1 : -1].split("-")
+    return next((p for p in params if p in ("cpu", "cuda", "mps")), None)
 
 
 def _absent_device(item: pytest.Item) -> str | None:

@@ -1,12 +1,34 @@
-"""Renderers of one :class:`~pytorch_path.results.Results`.
+"""Renderers of :class:`~pytorch_path.results.Results`.
 
-Each renderer reads a ``Results`` and nothing else: the rich terminal table
-(:mod:`.terminal`) and the schema-1 JSON report (:mod:`.json_report`).
+Each renderer reads ``Results`` and nothing else: the rich terminal table
+(:mod:`.terminal`), the schema-1 JSON report (:mod:`.json_report`), JUnit XML
+(:mod:`.junit`), Gradescope's ``results.json`` (:mod:`.gradescope`), and over many
+submissions the CSV gradebook and the Markdown summary (:mod:`.gradebook`).
 """
 
 from __future__ import annotations
 
+from pytorch_path.report.gradebook import (
+    render_gradebook,
+    render_summary,
+    write_gradebook,
+    write_summary,
+)
+from pytorch_path.report.gradescope import gradescope_dict, write_gradescope
 from pytorch_path.report.json_report import render_json, write_json
+from pytorch_path.report.junit import render_junit, write_junit
 from pytorch_path.report.terminal import render_terminal
 
-__all__ = ["render_json", "render_terminal", "write_json"]
+__all__ = [
+    "gradescope_dict",
+    "render_gradebook",
+    "render_json",
+    "render_junit",
+    "render_summary",
+    "render_terminal",
+    "write_gradebook",
+    "write_gradescope",
+    "write_json",
+    "write_junit",
+    "write_summary",
+]
