@@ -1,0 +1,290 @@
+"""`pytorch-path grade`: isolation, fail-closed scoring and reports, on hostile submissions.
+
+Each submission is graded in its own child process (torch is imported there), so
+these tests group many submissions into a few `grade()` calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pytorch_path.cli import main
+from pytorch_path.curriculum import Project
+from pytorch_path.results import Results, Status
+from pytorch_path.runner import GradeSettings, grade, unique_names
+from pytorch_path.sandbox import bwrap_available
+
+pytestmark = pytest.mark.slow
+
+HONEST = '''\
+import torch
+
+
+def double(x: torch.Tensor) -> torch.Tensor:
+    return 2 * x
+'''
+
+HOSTILE = {
+    # name: (body of ex01_passes.py, files to add next to it)
+    "honest": (HONEST, {}),
+    "exits_at_import": ("import sys\nsys.exit(0)\n", {}),
+    "dies_in_test": (
+        "import os\nimport torch\n\n\ndef double(x):\n    os._exit(0)\n", {}
+    ),
+    "forges_results": (
+        textwrap.dedent('''\
+        import json, os
+        fake = {"token": "guess", "event": "test", "status": "passed",
+                "nodeid": "stage1_mini/test_ex01_passes.py::test_double[cpu]"}
+        for fd in range(3, 64):
+            for event in ("start", "test", "done"):
+                try:
+                    os.write(fd, (json.dumps({**fake, "event": event}) + "\\n").encode())
+                except OSError:
+                    pass
+        os._exit(0)
+        '''),
+        {},
+    ),
+    "ships_fake_torch_and_conftest": (
+        HONEST,
+        {
+            "torch.py": "raise SystemExit('fake torch imported')\n",
+            "conftest.py": "import pytest\n\n@pytest.hookimpl\ndef pytest_runtest_call(item):\n"
+            "    raise SystemExit(0)\n",
+            "pytest.ini": "[pytest]\naddopts = -x --collect-only\n",
+        },
+    ),
+    "allocates_too_much": (
+        "import torch\n\n\ndef double(x):\n    big = torch.empty(2**40, dtype=torch.uint8)\n"
+        "    return 2 * x + big[:1]\n",
+        {},
+    ),
+    "floods_output": (
+        "import torch\n\n\ndef double(x):\n    print('spam ' * 400_000)\n    return 2 * x\n", {}
+    ),
+    "patches_comparisons": (
+        "import torch\n\ntorch.Tensor.__le__ = lambda a, b: torch.ones_like(a, dtype=torch.bool)\n\n\n"
+        "def double(x):\n    return x\n",
+        {},
+    ),
+}
+
+
+def make_submission(root: Path, name: str, body: str, extra: dict[str, str]) -> Path:
+    folder = root / name / "stage1_mini"
+    folder.mkdir(parents=True)
+    (folder / "ex01_passes.py").write_text(body)
+    for filename, text in extra.items():
+        (folder / filename).write_text(text)
+        (root / name / filename).write_text(text)
+    return root / name
+
+
+@pytest.fixture(scope="module")
+def hostile_results(mini: Project, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Results]:
+    root = tmp_path_factory.mktemp("submissions")
+    paths = [make_submission(root, name, body, extra) for name, (body, extra) in HOSTILE.items()]
+    paths.append(root / "does_not_exist")
+    settings = GradeSettings(project=mini, selection="1.1", seed=4, timeout_s=120)
+    results = grade(paths, settings=settings, jobs=2)
+    return dict(zip([*HOSTILE, "does_not_exist"], results))
+
+
+def ex11(results: Results):
+    return results.exercises[0]
+
+
+def test_honest_submission_passes(hostile_results) -> None:
+    results = hostile_results["honest"]
+    assert results.extra["status"] == "graded"
+    assert ex11(results).status is Status.PASSED
+    assert results.points_earned == 4
+
+
+def test_exit_at_import_scores_nothing(hostile_results) -> None:
+    result = ex11(hostile_results["exits_at_import"])
+    assert result.status is Status.ERROR
+    assert "called exit() at import time" in result.message
+    assert result.points_earned == 0
+
+
+def test_process_death_mid_test_scores_nothing(hostile_results) -> None:
+    results = hostile_results["dies_in_test"]
+    assert results.extra["status"] == "crashed"
+    assert ex11(results).status is Status.ERROR
+    assert "exited during this test" in ex11(results).message
+    assert results.points_earned == 0
+
+
+def test_forged_results_are_ignored(hostile_results) -> None:
+    results = hostile_results["forges_results"]
+    assert results.points_earned == 0
+    assert ex11(results).status is Status.ERROR
+
+
+def test_only_declared_files_reach_the_run(hostile_results) -> None:
+    results = hostile_results["ships_fake_torch_and_conftest"]
+    assert results.extra["status"] == "graded"
+    assert ex11(results).status is Status.PASSED
+    assert "fake torch" not in results.extra["output"]
+
+
+def test_huge_allocation_fails_without_taking_the_grader_down(hostile_results) -> None:
+    results = hostile_results["allocates_too_much"]
+    assert ex11(results).status in (Status.FAILED, Status.ERROR)
+    assert results.points_earned == 0
+    assert hostile_results["honest"].points_earned == 4  # graded alongside, unharmed
+
+
+def test_output_is_capped_with_a_note(hostile_results) -> None:
+    results = hostile_results["floods_output"]
+    assert results.extra["output_truncated"] is True
+    assert "[output cut:" in results.extra["output"]
+    assert len(results.extra["output"]) < 1_100_000
+    assert ex11(results).status is Status.PASSED
+
+
+def test_patched_comparisons_are_tampered(hostile_results) -> None:
+    result = ex11(hostile_results["patches_comparisons"])
+    assert result.status is Status.TAMPERED
+    assert result.points_earned == 0
+
+
+def test_missing_submission_gets_its_own_error_row(hostile_results) -> None:
+    results = hostile_results["does_not_exist"]
+    assert results.extra["status"] == "missing"
+    assert ex11(results).status is Status.ERROR
+    assert "does not exist" in ex11(results).message
+
+
+def test_every_report_records_seed_and_isolation(hostile_results) -> None:
+    for results in hostile_results.values():
+        assert results.seed == 4
+        if results.extra["status"] != "missing":
+            assert results.extra["isolation"] in ("bubblewrap", "process", "process, as nobody")
+
+
+def test_wall_clock_kill_when_the_alarm_is_disabled(mini: Project, tmp_path: Path) -> None:
+    body = (
+        "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\n\n\n"
+        "def double(x):\n    while True:\n        pass\n"
+    )
+    path = make_submission(tmp_path, "stubborn", body, {})
+    settings = GradeSettings(project=mini, selection="1.1", seed=1, timeout_s=12)
+    (results,) = grade([path], settings=settings)
+    assert results.extra["status"] == "timeout"
+    assert ex11(results).status is Status.TIMEOUT
+    assert "killed after 12 s" in ex11(results).message
+    assert results.points_earned == 0
+
+
+@pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed here")
+def test_bubblewrap_blocks_network_writes_and_the_parent(mini: Project, tmp_path: Path) -> None:
+    body = textwrap.dedent('''\
+        import os, signal, socket
+        import torch
+
+        def double(x):
+            problems = []
+            try:
+                socket.create_connection(("1.1.1.1", 53), timeout=2)
+                problems.append("network")
+            except OSError:
+                pass
+            for path in ("/etc/pytorch_path_probe", os.path.expanduser("~/../../probe")):
+                try:
+                    open(path, "w").write("x")
+                    problems.append("wrote " + path)
+                except OSError:
+                    pass
+            try:
+                os.kill(os.getppid(), signal.SIGKILL) if os.getppid() > 1 else None
+            except OSError:
+                pass
+            return 2 * x if not problems else x
+        ''')
+    path = make_submission(tmp_path, "escaper", body, {})
+    settings = GradeSettings(project=mini, selection="1.1", seed=1, sandbox="bwrap")
+    (results,) = grade([path], settings=settings)
+    assert results.extra["isolation"] == "bubblewrap"
+    assert ex11(results).status is Status.PASSED
+    assert not Path("/etc/pytorch_path_probe").exists()
+
+
+def test_same_seed_same_score(mini: Project) -> None:
+    settings = GradeSettings(project=mini, selection="1.2,1.6", seed=9)
+    learner = mini.root / "learner"
+    first, second = grade([learner, learner], settings=settings, jobs=2)
+    assert first.points_earned == second.points_earned == 2.5
+    msgs = [[t.message for e in r.exercises for t in e.tests] for r in (first, second)]
+    assert msgs[0] == msgs[1]
+
+
+def test_unique_names() -> None:
+    assert unique_names([Path("a/alice"), Path("b/alice"), Path("bob")]) == ["alice", "alice-2", "bob"]
+
+
+def test_grade_cli_writes_every_format(mini: Project, tmp_path: Path, monkeypatch, capsys) -> None:
+    work = tmp_path / "course"
+    shutil.copytree(mini.root, work)
+    monkeypatch.chdir(work)
+    clone = work / "alice"
+    shutil.copytree(work / "learner", clone / "curriculum")  # a clone of a learner's repo
+    out = tmp_path / "out"
+    code = main(["grade", "alice", "ghost", "--stages", "1.1,1.2", "--out", str(out),
+                 "--format", "json,junit,gradescope,csv,md", "--seed", "5", "--jobs", "2"])  # fmt: skip
+    assert code == 0, capsys.readouterr().out
+    report = json.loads((out / "alice.json").read_text())
+    assert report["schema"] == 1 and report["submission"] == "alice" and report["status"] == "graded"
+    assert report["points_earned"] == 4 and report["seed"] == 5
+    assert json.loads((out / "ghost.json").read_text())["status"] == "missing"
+    gradescope = json.loads((out / "alice.results.json").read_text())
+    assert gradescope["score"] == 4
+    assert {t["status"] for t in gradescope["tests"]} == {"passed", "failed"}
+    assert all({"name", "score", "max_score", "output", "visibility"} <= set(t) for t in gradescope["tests"])
+    assert "<testsuites" in (out / "alice.xml").read_text()
+    rows = (out / "gradebook.csv").read_text().splitlines()
+    assert rows[0] == "submission,points_earned,points_possible,status,1.1,1.2"
+    assert rows[1] == "alice,4,10,graded,4,0"
+    assert rows[2] == "ghost,0,10,missing,0,0"
+    assert "| alice | 4 / 10 | graded |" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["grade", "x", "--format", "pdf"], "--format pdf"),
+        (["grade", "x", "--stages", "9"], "there is no stage 9"),
+        (["grade", "x", "--graders", "/no/such/dir"], "--graders /no/such/dir: no such folder"),
+        (["grade", "x", "--jobs", "0"], "--jobs must be at least 1"),
+    ],
+)
+def test_grade_usage_errors(mini: Project, monkeypatch, capsys, argv, fragment) -> None:
+    monkeypatch.chdir(mini.root)
+    assert main(argv) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_process_isolation_without_bubblewrap(mini: Project, tmp_path: Path) -> None:
+    paths = [
+        make_submission(tmp_path, "honest", HONEST, {}),
+        make_submission(tmp_path, "forges", HOSTILE["forges_results"][0], {}),
+    ]
+    (tmp_path / "linked" / "stage1_mini").mkdir(parents=True)
+    os.symlink(paths[0] / "stage1_mini" / "ex01_passes.py",
+               tmp_path / "linked" / "stage1_mini" / "ex01_passes.py")  # fmt: skip
+    paths.append(tmp_path / "linked")
+    settings = GradeSettings(project=mini, selection="1.1", seed=2, sandbox="none")
+    honest, forged, linked = grade(paths, settings=settings, jobs=2)
+    assert honest.extra["isolation"].startswith("process")
+    assert honest.points_earned == 4
+    assert forged.points_earned == 0
+    assert linked.points_earned == 0
+    assert "symbolic link" in " ".join(linked.extra["notes"])
