@@ -275,8 +275,11 @@ def cmd_dev_check(args: argparse.Namespace) -> int:
     from pytorch_path.devcheck import Problem, behaviour_problems, static_problems
     from pytorch_path.roadmap import readme_section, roadmap_markdown
 
-    project = Project.locate()
-    problems = static_problems(project)
+    try:
+        project = Project.locate()
+        problems = static_problems(project, args.selection)
+    except (ProjectNotFoundError, SelectionError) as exc:
+        fail(str(exc))
     if not problems:
         if readme_section(project.readme.read_text(encoding="utf-8")) != roadmap_markdown(project):
             problems.append(
@@ -299,7 +302,8 @@ def cmd_dev_check(args: argparse.Namespace) -> int:
         console.print(f"[red]dev-check found {len(problems)} problem(s)[/]")
         return EXIT_NOT_PASSED
     scope = "manifests and files" if args.quick else "manifests, files, stubs, solutions, mistakes"
-    console.print(f"[green]✔ dev-check clean[/] ({len(project.exercises)} exercises; {scope})")
+    count = len(select(project.stages, args.selection))
+    console.print(f"[green]✔ dev-check clean[/] ({count} exercises; {scope})")
     return EXIT_OK
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytorch_path.curriculum import Exercise, ManifestError, Project
+from pytorch_path.curriculum import Exercise, ManifestError, Project, select
 from pytorch_path.results import ExerciseResult, Status
 
 _EXPECT = re.compile(r"^\s*Expect:\s*(.+?)\s*$", re.MULTILINE)
@@ -92,19 +92,27 @@ def mistake_problems(mistake: Mistake, result: ExerciseResult) -> list[str]:
     return problems
 
 
-def static_problems(project: Project) -> list[Problem]:
-    """Problems found without running any grader: manifests, files, hints, markers, lessons."""
+def static_problems(project: Project, selection: str = "all") -> list[Problem]:
+    """Problems found without running any grader: manifests, files, hints, markers, lessons.
+
+    Manifest problems are always reported; the others only for the selected exercises
+    and their stages.
+    """
     try:
         stages = project.stages
+        chosen = {ex.id for ex in select(stages, selection)}
     except ManifestError as exc:
         return [Problem("manifest", str(exc))]
     problems: list[Problem] = []
     for stage in stages:
+        exercises = [ex for ex in stage.exercises if ex.id in chosen]
+        if not exercises:
+            continue
         for lang in LESSON_LANGS:
             lesson = project.lesson_path(stage, lang)
-            if not lesson.is_file():
-                problems.append(Problem(f"stage {stage.number}", f"{lesson} is missing"))
-        for ex in stage.exercises:
+            if not lesson.is_file() or not lesson.read_text(encoding="utf-8").strip():
+                problems.append(Problem(f"stage {stage.number}", f"{lesson} is missing or empty"))
+        for ex in exercises:
             problems.extend(Problem(ex.id, m) for m in _exercise_file_problems(project, ex))
     return problems
 

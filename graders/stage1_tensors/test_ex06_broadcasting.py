@@ -1,0 +1,405 @@
+"""Grader for 1.6: broadcasting, per-channel normalisation and causal masks."""
+
+from __future__ import annotations
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from pytorch_path.checks import (
+    assert_close,
+    assert_tensor,
+    call_repr,
+    describe,
+    fail,
+)
+
+FLOATS = [torch.float32, torch.float64]
+REDUCE = (0, 2, 3)
+
+
+def _tol(dtype: torch.dtype) -> dict[str, float]:
+    return {"rtol": 1e-4, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-5, "atol": 1e-8}
+
+
+def _nchw(rng) -> tuple[int, int, int, int]:
+    """Four different sizes, all >= 2, so a reduction or broadcast over the wrong dim shows."""
+    return tuple(rng.sample(range(2, 8), 4))
+
+
+def _images(seed, shape, dtype, device, offset=0) -> torch.Tensor:
+    """Images whose channels have clearly different means and spreads."""
+    n, c, h, w = shape
+    g = seed.generator(offset)
+    shift = torch.randn(c, generator=g, dtype=torch.float64) * 3
+    scale = torch.rand(c, generator=g, dtype=torch.float64) * 2 + 0.5
+    x = torch.randn(n, c, h, w, generator=g, dtype=torch.float64)
+    x = x * scale.view(1, c, 1, 1) + shift.view(1, c, 1, 1)
+    return x.to(dtype=dtype, device=device)
+
+
+def _unchanged(name: str, before: torch.Tensor, after: torch.Tensor, call: str) -> None:
+    """Fail if a learner's function changed one of its inputs in place."""
+    if tuple(after.shape) != tuple(before.shape) or not torch.equal(after.cpu(), before.cpu()):
+        raise fail(
+            f"{call}; it changed its input {name} in place. Compute a new tensor instead of "
+            "using in-place operations (sub_, div_, masked_fill_, -=, /=) on the input"
+        )
+
+
+def _pair(out, call: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise fail(f"{call}; expected a tuple (mean, std) of two tensors, got {describe(out)}")
+    return out[0], out[1]
+
+
+def _stat_shape(t, c: int, name: str, call: str) -> None:
+    assert_tensor(t, what=f"the {name}", call=call)
+    if tuple(t.shape) != (c,):
+        raise fail(
+            f"{call}; the {name} has shape {tuple(t.shape)}, expected ({c},), one value per "
+            "channel: reduce over dims (0, 2, 3), every dim except the channel dim 1"
+        )
+
+
+# ----------------------------------------------------------------------------- a simulated device
+# Computing on the 'meta' device imports torch._dynamo (1-3 s), so placement is checked with a
+# second device simulated on the CPU: tensors marked "far" report device 'meta' and really live
+# on the CPU; a request for device 'meta' is served on the CPU and its result marked far; and an
+# operation mixing a far tensor with a CPU tensor of one or more dims is recorded, as a GPU would
+# raise there. Indexing with CPU index tensors and 0-dim CPU tensors are allowed, as on a GPU.
+
+_FAR = torch.device("meta")
+_DEVICE_GETTER = torch._C.TensorBase.__dict__["device"]
+_INDEXING = {"__getitem__", "__setitem__", "index_put", "index_put_"}
+
+
+def _is_far_device(value) -> bool:
+    try:
+        return isinstance(value, (str, torch.device)) and torch.device(value).type == "meta"
+    except (RuntimeError, TypeError):
+        return False
+
+
+def _is_device(value) -> bool:
+    try:
+        return isinstance(value, (str, torch.device)) and bool(torch.device(value).type)
+    except (RuntimeError, TypeError):
+        return False
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+
+
+class _SimulatedDevice(TorchFunctionMode):
+    """Runs learner code as if ``far`` tensors lived on another device (see the note above)."""
+
+    def __init__(self, far=()):
+        super().__init__()
+        self._far: dict[int, torch.Tensor] = {}
+        self.mixed: str | None = None
+        for t in far:
+            self.mark(t)
+
+    def mark(self, t: torch.Tensor) -> None:
+        self._far[id(t)] = t
+
+    def is_far(self, t) -> bool:
+        return isinstance(t, torch.Tensor) and self._far.get(id(t)) is t
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if getattr(func, "__self__", None) is _DEVICE_GETTER:
+            return _FAR if self.is_far(args[0]) else func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        wants_far = _is_far_device(kwargs.get("device"))
+        if wants_far:
+            kwargs["device"] = "cpu"
+        moved_near = False
+        if name in ("to", "cpu") and args and isinstance(args[0], torch.Tensor):
+            new_args = [args[0]]
+            for a in args[1:]:
+                if _is_far_device(a):
+                    wants_far, a = True, "cpu"
+                elif _is_device(a):
+                    moved_near = True
+                elif isinstance(a, torch.Tensor):
+                    wants_far, moved_near = self.is_far(a), not self.is_far(a)
+                new_args.append(a)
+            args = tuple(new_args)
+            moved_near = moved_near or name == "cpu" or ("device" in kwargs and not wants_far)
+        inputs = list(_tensors(args)) + list(_tensors(kwargs))
+        far_in = any(self.is_far(t) for t in inputs)
+        near = [t for t in inputs if not self.is_far(t) and t.dim() > 0]
+        mixing = far_in and near and name not in _INDEXING and name not in ("to", "cpu")
+        if mixing and self.mixed is None:
+            self.mixed = name or repr(func)
+        out = func(*args, **kwargs)
+        if wants_far or (far_in and not moved_near):
+            for t in _tensors(out):
+                self.mark(t)
+        return out
+
+
+# ----------------------------------------------------------------------------- channel_stats
+
+
+def test_channel_stats_values(learner, reference, device, seed):
+    """channel_stats gives one mean and one population std per channel, over N, H and W."""
+    rng = seed.python_random()
+    for index in range(4):
+        shape = _nchw(rng)
+        dtype = FLOATS[index % 2]
+        x = _images(seed, shape, dtype, device, offset=index)
+        keep = x.clone()
+        want_mean, want_std = reference.channel_stats(x.clone())
+        call = call_repr("channel_stats", x)
+        mean, std = _pair(learner.channel_stats(x), call)
+        _stat_shape(mean, shape[1], "mean", call)
+        _stat_shape(std, shape[1], "std", call)
+        assert_close(mean, want_mean, what="the mean", call=call, **_tol(dtype))
+        unbiased = keep.std(dim=REDUCE, correction=1)
+        if std.dtype == dtype and torch.allclose(std.detach().cpu(), unbiased.cpu(), rtol=1e-6):
+            raise fail(
+                f"{call}; the std is the unbiased (n - 1) estimate. The population std divides "
+                "by n: use correction=0 (unbiased=False)"
+            )
+        assert_close(std, want_std, what="the std", call=call, **_tol(dtype))
+        _unchanged("x", keep, x, call)
+
+
+# ------------------------------------------------------------------------- normalize_per_channel
+
+
+def _stats(seed, c, dtype, device, offset):
+    g = seed.generator(1000 + offset)
+    mean = torch.randn(c, generator=g, dtype=torch.float64) * 2
+    std = torch.rand(c, generator=g, dtype=torch.float64) + 0.5
+    return mean.to(dtype=dtype, device=device), std.to(dtype=dtype, device=device)
+
+
+def _check_normalize(learner, reference, x, mean, std, call_kwargs):
+    args = (x.clone(), mean.clone(), std.clone())
+    want = reference.normalize_per_channel(*args, **call_kwargs)
+    keep = [t.clone() for t in (x, mean, std)]
+    call = call_repr("normalize_per_channel", x, mean, std, **call_kwargs)
+    out = learner.normalize_per_channel(x, mean, std, **call_kwargs)
+    assert_tensor(out, shape=tuple(x.shape), call=call, finite=False)
+    if out.dtype != x.dtype:
+        raise fail(
+            f"{call}; the result has dtype {out.dtype}, expected {x.dtype} (x's dtype). Mixing "
+            "dtypes promotes the result to the wider one: convert mean and std with .to(x.dtype)"
+        )
+    assert_close(out, want, call=call, **_tol(x.dtype))
+    for name, before, after in zip(("x", "mean", "std"), keep, (x, mean, std), strict=True):
+        _unchanged(name, before, after, call)
+
+
+def test_normalize_per_channel_values(learner, reference, device, seed):
+    """normalize_per_channel subtracts mean[c] and divides by std[c] + eps on channel c only."""
+    rng = seed.python_random()
+    for index in range(4):
+        shape = _nchw(rng)
+        dtype = FLOATS[index % 2]
+        x = _images(seed, shape, dtype, device, offset=index)
+        if index == 0:
+            mean, std = reference.channel_stats(x.clone())
+        else:
+            mean, std = _stats(seed, shape[1], dtype, device, index)
+        _check_normalize(learner, reference, x, mean, std, {})
+
+
+def test_normalize_per_channel_uses_eps(learner, reference, device, seed):
+    """normalize_per_channel divides by std + eps, with the eps it is given."""
+    rng = seed.python_random(7)
+    for index, eps in enumerate((0.25, 1e-3)):
+        shape = _nchw(rng)
+        x = _images(seed, shape, torch.float64, device, offset=20 + index)
+        mean, std = _stats(seed, shape[1], torch.float64, device, 20 + index)
+        _check_normalize(learner, reference, x, mean, std, {"eps": eps})
+
+
+def test_normalize_per_channel_constant_channel(learner, reference, device, seed):
+    """A constant channel (std 0) normalises to zeros, not NaN, thanks to the default eps."""
+    rng = seed.python_random(11)
+    shape = _nchw(rng)
+    x = _images(seed, shape, torch.float32, device, offset=30)
+    mean, std = _stats(seed, shape[1], torch.float32, device, 30)
+    c = rng.randrange(shape[1])
+    x[:, c] = mean[c]
+    std[c] = 0.0
+    _check_normalize(learner, reference, x, mean, std, {})
+
+
+def test_normalize_per_channel_keeps_x_dtype(learner, reference, device, seed):
+    """Statistics of another dtype do not change the result's dtype: it stays x's dtype."""
+    rng = seed.python_random(13)
+    for index, (x_dtype, stat_dtype) in enumerate(
+        ((torch.float32, torch.float64), (torch.float64, torch.float32))
+    ):
+        shape = _nchw(rng)
+        x = _images(seed, shape, x_dtype, device, offset=40 + index)
+        mean, std = _stats(seed, shape[1], stat_dtype, device, 40 + index)
+        _check_normalize(learner, reference, x, mean, std, {})
+
+
+def test_normalize_per_channel_leaves_inputs(learner, device, seed):
+    """normalize_per_channel returns a new tensor and leaves x, mean and std unchanged."""
+    rng = seed.python_random(17)
+    shape = _nchw(rng)
+    x = _images(seed, shape, torch.float32, device, offset=50)
+    mean, std = _stats(seed, shape[1], torch.float32, device, 50)
+    keep = [t.clone() for t in (x, mean, std)]
+    call = call_repr("normalize_per_channel", x, mean, std)
+    out = learner.normalize_per_channel(x, mean, std)
+    assert_tensor(out, shape=shape, call=call)
+    for name, before, after in zip(("x", "mean", "std"), keep, (x, mean, std), strict=True):
+        _unchanged(name, before, after, call)
+    if out.data_ptr() == x.data_ptr():
+        raise fail(f"{call}; the result shares memory with x; return a new tensor")
+
+
+# ----------------------------------------------------------------------------- causal_mask
+
+
+def _mask_problem(out: torch.Tensor, want: torch.Tensor) -> str | None:
+    wrong = (out.cpu() != want.cpu()).nonzero()
+    if len(wrong) == 0:
+        return None
+    i, j = (int(v) for v in wrong[0])
+    got, exp = bool(out[i, j]), bool(want[i, j])
+    if j > i:
+        why = "key j > query i is in the future and must be hidden"
+    elif j == i:
+        why = "the diagonal is the present; a position may attend to itself"
+    else:
+        why = "key j < query i is in the past and stays visible"
+    count = f"{len(wrong)} of {out.numel()} entries are wrong"
+    return f"mask[{i}, {j}] is {got}, expected {exp}: {why} ({count})"
+
+
+def test_causal_mask_values(learner, reference, device, seed):
+    """causal_mask(t) is True exactly above the diagonal (j > i), as a bool tensor on device."""
+    rng = seed.python_random()
+    for t in [1, 2, *rng.sample(range(3, 10), 3)]:
+        want = reference.causal_mask(t, device)
+        call = call_repr("causal_mask", t, device)
+        out = learner.causal_mask(t, device)
+        assert_tensor(out, shape=(t, t), dtype=torch.bool, device=device, call=call)
+        problem = _mask_problem(out, want)
+        if problem:
+            raise fail(f"{call}; {problem}")
+
+
+def test_causal_mask_honours_device(learner):
+    """causal_mask creates the mask on the device it is given (a second device is simulated)."""
+    for device in ("meta", _FAR):
+        call = call_repr("causal_mask", 6, device)
+        with _SimulatedDevice() as sim:
+            out = learner.causal_mask(6, device)
+        assert_tensor(out, shape=(6, 6), dtype=torch.bool, call=call)
+        if not sim.is_far(out):
+            raise fail(
+                f"{call}; the mask was made on the default device (cpu), not on the device it "
+                "was given (meta); create it with device=device, or move it with .to(device)"
+            )
+
+
+# ----------------------------------------------------------------------------- masked_scores
+
+
+def _scores(seed, rng, device, offset):
+    t = rng.randint(3, 7)
+    lead = rng.sample([s for s in range(2, 7) if s != t], rng.randint(1, 3))
+    dtype = rng.choice(FLOATS)
+    g = seed.generator(2000 + offset)
+    scores = torch.randn(*lead, t, t, generator=g, dtype=torch.float64) * 4 + 1
+    return scores.to(dtype=dtype, device=device)
+
+
+def _score_configs(seed, device):
+    rng = seed.python_random(19)
+    cases = [_scores(seed, rng, device, i) for i in range(4)]
+    g = seed.generator(2100)
+    cases.append(torch.randn(5, 5, generator=g).to(device))  # no leading dims
+    cases.append(torch.randn(3, 1, 1, generator=g, dtype=torch.float64).to(device))  # T = 1
+    return cases
+
+
+def test_masked_scores_values(learner, reference, device, seed):
+    """masked_scores puts -inf on every future position (j > i) and keeps every other score."""
+    for scores in _score_configs(seed, device):
+        keep = scores.clone()
+        want = reference.masked_scores(scores.clone())
+        call = call_repr("masked_scores", scores)
+        out = learner.masked_scores(scores)
+        assert_tensor(
+            out, shape=tuple(want.shape), dtype=want.dtype, device=device, finite=False, call=call
+        )
+        o, w = out.detach().cpu().double(), want.cpu().double()
+        future = torch.isneginf(w)
+        bad = (future & ~torch.isneginf(o)) | (~future & (o != w))
+        if bool(bad.any()):
+            idx = tuple(int(v) for v in bad.nonzero()[0])
+            i, j = idx[-2], idx[-1]
+            if j > i:
+                where = f"query {i}, key {j} is in the future: expected -inf"
+            else:
+                where = f"query {i}, key {j} is {'the present' if i == j else 'in the past'}: "
+                where += f"expected its score {w[idx].item():.6g} unchanged"
+            raise fail(
+                f"{call}; the result at index {idx} holds {o[idx].item():.6g} ({where}); "
+                f"{int(bad.sum())} of {o.numel()} entries are wrong. Fill exactly the positions "
+                "j > i with float('-inf')"
+            )
+        _unchanged("scores", keep, scores, call)
+
+
+def test_masked_scores_softmax(learner, device, seed):
+    """softmax(masked_scores(s), dim=-1) gives the future zero weight and each row sums to 1."""
+    for scores in _score_configs(seed, device):
+        call = call_repr("masked_scores", scores)
+        out = learner.masked_scores(scores.clone())
+        assert_tensor(out, shape=tuple(scores.shape), device=device, finite=False, call=call)
+        probs = torch.softmax(out.detach().double(), dim=-1)
+        what = "softmax(result, dim=-1)"
+        t = scores.shape[-1]
+        if bool(torch.isnan(probs).any()):
+            raise fail(
+                f"{call}; {what} contains NaN: some row is -inf everywhere. The diagonal must stay "
+                "unmasked so every query sees at least itself"
+            )
+        future = torch.ones(t, t, dtype=torch.bool, device=probs.device).triu(1)
+        leak = probs.masked_fill(~future, 0).max().item()
+        if leak > 1e-12:
+            raise fail(
+                f"{call}; {what} gives the future weight up to {leak:.3g}, expected 0: "
+                "fill the future with float('-inf'), not 0 or another finite number"
+            )
+        sums = probs.sum(dim=-1)
+        assert_close(sums, torch.ones_like(sums), what=f"the row sums of {what}", call=call)
+
+
+def test_masked_scores_on_scores_device(learner, reference, seed):
+    """masked_scores makes its mask on scores.device, not on the CPU (a device is simulated)."""
+    scores = seed.randn(2, 3, 5, 5, offset=3000)
+    want = reference.masked_scores(scores.clone())
+    call = call_repr("masked_scores", scores).replace("on cpu", "on meta")
+    with _SimulatedDevice([scores]) as sim:
+        out = learner.masked_scores(scores)
+    if sim.mixed:
+        raise fail(
+            f"{call}; your code combined the scores (on device meta) with a tensor made on the "
+            f"CPU, in {sim.mixed}: on a GPU this raises 'Expected all tensors to be on the same "
+            "device'. Create the mask on scores.device"
+        )
+    assert_tensor(out, shape=tuple(want.shape), dtype=want.dtype, finite=False, call=call)
+    if not sim.is_far(out):
+        raise fail(f"{call}; the result is not on the scores' device (meta); keep it there")
