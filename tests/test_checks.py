@@ -189,3 +189,10 @@ def test_comparison_survives_patched_torch(monkeypatch: pytest.MonkeyPatch) -> N
         assert_close(torch.tensor([1.0, float("nan")]), torch.tensor([1.0, 2.0]))
     with pytest.raises(CheckFailure):
         assert_close(torch.tensor([1.0, 5.0]), torch.tensor([1.0, 2.0]))
+
+
+def test_equal_infinities_match() -> None:
+    inf = float("inf")
+    assert_close(torch.tensor([1.0, -inf, inf]), torch.tensor([1.0, -inf, inf]))
+    assert "wrong values" in message(assert_close, torch.tensor([1.0, inf]), torch.tensor([1.0, -inf]))
+    assert "wrong values" in message(assert_close, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -inf]))

@@ -25,6 +25,7 @@ import torch
 # Captured at import, before any learner code runs (see integrity_problems).
 _isfinite = torch.isfinite
 _isnan = torch.isnan
+_isinf = torch.isinf
 _abs = torch.abs
 _argmax = torch.argmax
 _as_tensor = torch.as_tensor
@@ -36,7 +37,10 @@ def _remember(owner: Any, name: str) -> None:
     _ORIGINALS[f"{getattr(owner, '__name__', owner)}.{name}"] = (owner, name, getattr(owner, name))
 
 
-for _name in ("allclose", "isclose", "equal", "isfinite", "isnan", "abs", "argmax", "as_tensor"):
+for _name in (
+    "allclose", "isclose", "equal", "isfinite", "isnan", "isinf", "abs", "argmax", "as_tensor",
+    "where", "zeros_like",
+):  # fmt: skip
     _remember(torch, _name)
 for _name in (
     "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__sub__", "__add__", "__mul__",
@@ -275,12 +279,13 @@ def assert_close(
     e = expected.detach().to("cpu", a.dtype)
     if a.numel() == 0:
         return
+    same = _isinf(e) & (a == e)  # equal infinities (e.g. masked scores) match exactly
     if equal_nan:
-        both_nan = _isnan(a) & _isnan(e)
-        a = torch.where(both_nan, torch.zeros_like(a), a)
-        e = torch.where(both_nan, torch.zeros_like(e), e)
+        same = same | (_isnan(a) & _isnan(e))
+    a = torch.where(same, torch.zeros_like(a), a)
+    e = torch.where(same, torch.zeros_like(e), e)
     diff = _abs(a - e)
-    tol = atol + rtol * _abs(e)
+    tol = torch.where(_isinf(e), torch.zeros_like(e), rtol * _abs(e)) + atol
     off = ~(diff <= tol)
     count = int(off.sum())
     if count == 0:

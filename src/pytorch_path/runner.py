@@ -88,6 +88,20 @@ def _clean_pytest_env() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run graders with one intra-op thread: their tensors are tiny, and thread start-up
+    on a busy 2-core machine costs more than the work. The caller's setting is restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
 def _forget_graders(graders_dir: Path) -> Iterator[None]:
     """Drop the grader modules a run imported, so the next run imports its own graders.
 
@@ -131,7 +145,7 @@ def _run_pytest(plugin: GraderPlugin, *extra: str, capture: bool = True) -> None
     if not graders:
         return
     graders_dir = run.graders_dir or run.project.graders_dir
-    with _clean_pytest_env(), _forget_graders(graders_dir):
+    with _clean_pytest_env(), _forget_graders(graders_dir), _one_thread():
         args = [*pytest_args(graders, graders_dir, capture=capture), *extra]
         code = pytest.main(args, plugins=[plugin])
     if plugin.interrupted:
