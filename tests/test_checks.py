@@ -194,5 +194,23 @@ def test_comparison_survives_patched_torch(monkeypatch: pytest.MonkeyPatch) -> N
 def test_equal_infinities_match() -> None:
     inf = float("inf")
     assert_close(torch.tensor([1.0, -inf, inf]), torch.tensor([1.0, -inf, inf]))
-    assert "wrong values" in message(assert_close, torch.tensor([1.0, inf]), torch.tensor([1.0, -inf]))
-    assert "wrong values" in message(assert_close, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -inf]))
+    assert "wrong values" in message(
+        assert_close, torch.tensor([1.0, inf]), torch.tensor([1.0, -inf])
+    )
+    assert "wrong values" in message(
+        assert_close, torch.tensor([1.0, 0.0]), torch.tensor([1.0, -inf])
+    )
+
+
+def test_expect_raises_names_the_wrong_exception() -> None:
+    def key_error() -> None:
+        raise KeyError("k")
+
+    def stub() -> None:
+        raise NotImplementedError("1.1: f")
+
+    assert "expected ValueError to be raised, got KeyError" in message(
+        expect_raises, key_error, ValueError, what="f()"
+    )
+    with pytest.raises(NotImplementedError):
+        expect_raises(stub, ValueError, what="f()")

@@ -7,7 +7,6 @@ these tests group many submissions into a few `grade()` calls.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import textwrap
 from pathlib import Path
@@ -22,23 +21,21 @@ from pytorch_path.sandbox import bwrap_available
 
 pytestmark = pytest.mark.slow
 
-HONEST = '''\
+HONEST = """\
 import torch
 
 
 def double(x: torch.Tensor) -> torch.Tensor:
     return 2 * x
-'''
+"""
 
 HOSTILE = {
     # name: (body of ex01_passes.py, files to add next to it)
     "honest": (HONEST, {}),
     "exits_at_import": ("import sys\nsys.exit(0)\n", {}),
-    "dies_in_test": (
-        "import os\nimport torch\n\n\ndef double(x):\n    os._exit(0)\n", {}
-    ),
+    "dies_in_test": ("import os\nimport torch\n\n\ndef double(x):\n    os._exit(0)\n", {}),
     "forges_results": (
-        textwrap.dedent('''\
+        textwrap.dedent("""\
         import json, os
         fake = {"token": "guess", "event": "test", "status": "passed",
                 "nodeid": "stage1_mini/test_ex01_passes.py::test_double[cpu]"}
@@ -49,7 +46,7 @@ HOSTILE = {
                 except OSError:
                     pass
         os._exit(0)
-        '''),
+        """),
         {},
     ),
     "ships_fake_torch_and_conftest": (
@@ -67,7 +64,8 @@ HOSTILE = {
         {},
     ),
     "floods_output": (
-        "import torch\n\n\ndef double(x):\n    print('spam ' * 400_000)\n    return 2 * x\n", {}
+        "import torch\n\n\ndef double(x):\n    print('spam ' * 400_000)\n    return 2 * x\n",
+        {},
     ),
     "patches_comparisons": (
         "import torch\n\ntorch.Tensor.__le__ = lambda a, b: torch.ones_like(a, dtype=torch.bool)\n\n\n"
@@ -94,7 +92,7 @@ def hostile_results(mini: Project, tmp_path_factory: pytest.TempPathFactory) -> 
     paths.append(root / "does_not_exist")
     settings = GradeSettings(project=mini, selection="1.1", seed=4, timeout_s=120)
     results = grade(paths, settings=settings, jobs=2)
-    return dict(zip([*HOSTILE, "does_not_exist"], results))
+    return dict(zip([*HOSTILE, "does_not_exist"], results, strict=True))
 
 
 def ex11(results: Results):
@@ -187,7 +185,7 @@ def test_wall_clock_kill_when_the_alarm_is_disabled(mini: Project, tmp_path: Pat
 
 @pytest.mark.skipif(not bwrap_available(), reason="bubblewrap is not installed here")
 def test_bubblewrap_blocks_network_writes_and_the_parent(mini: Project, tmp_path: Path) -> None:
-    body = textwrap.dedent('''\
+    body = textwrap.dedent("""\
         import os, signal, socket
         import torch
 
@@ -209,7 +207,7 @@ def test_bubblewrap_blocks_network_writes_and_the_parent(mini: Project, tmp_path
             except OSError:
                 pass
             return 2 * x if not problems else x
-        ''')
+        """)
     path = make_submission(tmp_path, "escaper", body, {})
     settings = GradeSettings(project=mini, selection="1.1", seed=1, sandbox="bwrap")
     (results,) = grade([path], settings=settings)
@@ -228,7 +226,11 @@ def test_same_seed_same_score(mini: Project) -> None:
 
 
 def test_unique_names() -> None:
-    assert unique_names([Path("a/alice"), Path("b/alice"), Path("bob")]) == ["alice", "alice-2", "bob"]
+    assert unique_names([Path("a/alice"), Path("b/alice"), Path("bob")]) == [
+        "alice",
+        "alice-2",
+        "bob",
+    ]
 
 
 def test_grade_cli_writes_every_format(mini: Project, tmp_path: Path, monkeypatch, capsys) -> None:
@@ -242,13 +244,18 @@ def test_grade_cli_writes_every_format(mini: Project, tmp_path: Path, monkeypatc
                  "--format", "json,junit,gradescope,csv,md", "--seed", "5", "--jobs", "2"])  # fmt: skip
     assert code == 0, capsys.readouterr().out
     report = json.loads((out / "alice.json").read_text())
-    assert report["schema"] == 1 and report["submission"] == "alice" and report["status"] == "graded"
+    assert (
+        report["schema"] == 1 and report["submission"] == "alice" and report["status"] == "graded"
+    )
     assert report["points_earned"] == 4 and report["seed"] == 5
     assert json.loads((out / "ghost.json").read_text())["status"] == "missing"
     gradescope = json.loads((out / "alice.results.json").read_text())
     assert gradescope["score"] == 4
     assert {t["status"] for t in gradescope["tests"]} == {"passed", "failed"}
-    assert all({"name", "score", "max_score", "output", "visibility"} <= set(t) for t in gradescope["tests"])
+    assert all(
+        {"name", "score", "max_score", "output", "visibility"} <= set(t)
+        for t in gradescope["tests"]
+    )
     assert "<testsuites" in (out / "alice.xml").read_text()
     rows = (out / "gradebook.csv").read_text().splitlines()
     assert rows[0] == "submission,points_earned,points_possible,status,1.1,1.2"
@@ -278,8 +285,9 @@ def test_process_isolation_without_bubblewrap(mini: Project, tmp_path: Path) -> 
         make_submission(tmp_path, "forges", HOSTILE["forges_results"][0], {}),
     ]
     (tmp_path / "linked" / "stage1_mini").mkdir(parents=True)
-    os.symlink(paths[0] / "stage1_mini" / "ex01_passes.py",
-               tmp_path / "linked" / "stage1_mini" / "ex01_passes.py")  # fmt: skip
+    (tmp_path / "linked" / "stage1_mini" / "ex01_passes.py").symlink_to(
+        paths[0] / "stage1_mini" / "ex01_passes.py"
+    )  # fmt: skip
     paths.append(tmp_path / "linked")
     settings = GradeSettings(project=mini, selection="1.1", seed=2, sandbox="none")
     honest, forged, linked = grade(paths, settings=settings, jobs=2)

@@ -238,8 +238,12 @@ def test_callers_pytest_addopts_do_not_leak(mini: Project, monkeypatch: pytest.M
 
 
 def test_one_broken_grader_does_not_stop_the_others(mini_copy: Project) -> None:
-    (mini_copy.graders_dir / "stage1_mini" / "test_ex02_fails.py").write_text("import nope_missing\n")
+    (mini_copy.graders_dir / "stage1_mini" / "test_ex02_fails.py").write_text(
+        "import nope_missing\n"
+    )
     results = check("1.1,1.2,1.3", project=mini_copy, target=mini_copy.root / "learner", seed=1)
     assert [e.status for e in results.exercises] == [
-        Status.PASSED, Status.ERROR, Status.NOT_STARTED
+        Status.PASSED,
+        Status.ERROR,
+        Status.NOT_STARTED,
     ]

@@ -307,8 +307,8 @@ def test_causal_mask_honours_device(learner):
         assert_tensor(out, shape=(6, 6), dtype=torch.bool, call=call)
         if not sim.is_far(out):
             raise fail(
-                f"{call}; the mask was made on the default device (cpu), not on the device it "
-                "was given (meta); create it with device=device, or move it with .to(device)"
+                f"{call}; the mask was made on cpu, not on the device it was given (meta); "
+                "create it with device=device, or move it with .to(device)"
             )
 
 

@@ -38,15 +38,44 @@ def _remember(owner: Any, name: str) -> None:
 
 
 for _name in (
-    "allclose", "isclose", "equal", "isfinite", "isnan", "isinf", "abs", "argmax", "as_tensor",
-    "where", "zeros_like",
-):  # fmt: skip
+    "allclose",
+    "isclose",
+    "equal",
+    "isfinite",
+    "isnan",
+    "isinf",
+    "abs",
+    "argmax",
+    "as_tensor",
+    "where",
+    "zeros_like",
+):
     _remember(torch, _name)
 for _name in (
-    "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__sub__", "__add__", "__mul__",
-    "__invert__", "__and__", "__bool__", "__float__", "item", "tolist", "all", "any", "sum", "to",
-    "detach", "reshape", "is_floating_point", "numel",
-):  # fmt: skip
+    "__eq__",
+    "__ne__",
+    "__lt__",
+    "__le__",
+    "__gt__",
+    "__ge__",
+    "__sub__",
+    "__add__",
+    "__mul__",
+    "__invert__",
+    "__and__",
+    "__bool__",
+    "__float__",
+    "item",
+    "tolist",
+    "all",
+    "any",
+    "sum",
+    "to",
+    "detach",
+    "reshape",
+    "is_floating_point",
+    "numel",
+):
     _remember(torch.Tensor, _name)
 _remember(torch.testing, "assert_close")
 
@@ -427,7 +456,9 @@ def assert_loss_decreases(
         if last >= first:
             change = f"rose from {first:.4g} to {last:.4g}"
         else:
-            change = f"went from {first:.4g} to {last:.4g} (a {(first - last) / abs(first):.0%} drop)"
+            change = (
+                f"went from {first:.4g} to {last:.4g} (a {(first - last) / abs(first):.0%} drop)"
+            )
         raise fail(
             f"{what} {change}; expected it to fall by at least {fraction:.0%}. Check the update "
             "direction, the learning rate, and that gradients are zeroed each step"
@@ -442,11 +473,17 @@ def expect_raises(
     **kwargs: Any,
 ) -> BaseException:
     """Call ``fn`` and check it raises ``exc``; a learner-facing failure if it returns."""
+    names = exc.__name__ if isinstance(exc, type) else " or ".join(e.__name__ for e in exc)
     try:
         fn(*args, **kwargs)
     except exc as caught:
         return caught
-    names = exc.__name__ if isinstance(exc, type) else " or ".join(e.__name__ for e in exc)
+    except NotImplementedError:
+        raise  # the stub: reported as not started
+    except Exception as other:
+        raise fail(
+            f"{what}: expected {names} to be raised, got {type(other).__name__}: {other}"
+        ) from other
     raise fail(f"{what}: expected {names} to be raised, but the call returned normally")
 
 

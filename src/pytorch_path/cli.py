@@ -20,12 +20,14 @@ from rich.text import Text
 from pytorch_path import __version__
 from pytorch_path.curriculum import (
     TIERS,
+    Exercise,
     ManifestError,
     Project,
     ProjectNotFoundError,
     SelectionError,
     select,
 )
+from pytorch_path.results import Results
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -57,8 +59,9 @@ def _project() -> Project:
 def cmd_check(args: argparse.Namespace) -> int:
     """``check``: grade a selection in this process and print the report."""
     from pytorch_path import devices
+    from pytorch_path.learn import check_and_record
     from pytorch_path.report import render_terminal, write_json
-    from pytorch_path.runner import TargetError, check
+    from pytorch_path.runner import TargetError
 
     project = _project()
     if args.device and not devices.is_available(args.device):
@@ -68,7 +71,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
     try:
         with console.status("grading…", spinner="dots"):
-            results = check(
+            results, warning = check_and_record(
                 args.selection,
                 project=project,
                 target=args.target,
@@ -77,6 +80,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             )
     except (SelectionError, TargetError) as exc:
         fail(str(exc))
+    if warning:
+        err_console.print(f"[yellow]warning:[/] {warning}")
     render_terminal(results, console, verbose=args.verbose)
     if args.json:
         write_json(results, Path(args.json))
@@ -139,12 +144,14 @@ def cmd_grade(args: argparse.Namespace) -> int:
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("grading", total=len(submissions))
         results = grade(
-            submissions, settings=settings, jobs=args.jobs,
+            submissions,
+            settings=settings,
+            jobs=args.jobs,
             on_result=lambda _r: progress.advance(task),
-        )  # fmt: skip
+        )
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    for name, result in zip(names, results):
+    for name, result in zip(names, results, strict=True):
         if "json" in formats:
             report.write_json(result, out / f"{name}.json")
         if "junit" in formats:
@@ -168,7 +175,7 @@ def _grade_table(names: list[str], results: list[Any]) -> Table:
     table.add_column("points", justify="right")
     table.add_column("status")
     table.add_column("exercises")
-    for name, result in zip(names, results):
+    for name, result in zip(names, results, strict=True):
         icons = Text()
         for ex in result.exercises:
             icon, style = STATUS_STYLE[ex.status]
@@ -194,28 +201,214 @@ def cmd_list(args: argparse.Namespace) -> int:
         table.add_column(column, no_wrap=column in ("", "id", "points"))
     for ex in exercises:
         table.add_row(
-            TIERS[ex.tier], ex.id, ex.title, ex.tier, f"{ex.points:g}",
+            TIERS[ex.tier],
+            ex.id,
+            ex.title,
+            ex.tier,
+            f"{ex.points:g}",
             _rel(project.stub_path(ex)),
-        )  # fmt: skip
+        )
     console.print(table)
     return EXIT_OK
 
 
-def cmd_hint(args: argparse.Namespace) -> int:
-    """``hint ID``: the exercise's hints, gentle first."""
+def _exercise_and_target(args: argparse.Namespace) -> tuple[Project, Exercise, Path]:
+    from pytorch_path.runner import TargetError, resolve_target
+
     project = _project()
     try:
         ex = project.exercise(args.id)
-    except SelectionError as exc:
+        target = resolve_target(getattr(args, "target", None), project)
+    except (SelectionError, TargetError) as exc:
         fail(str(exc))
+    return project, ex, target
+
+
+def cmd_hint(args: argparse.Namespace) -> int:
+    """``hint ID``: the next hint not yet seen (``--all``: every hint), gentle first."""
+    from pytorch_path.curriculum import learner_path
+    from pytorch_path.learn import next_hints
+
+    project, ex, target = _exercise_and_target(args)
     console.print(f"[bold]{ex.emoji} {ex.id} {ex.title}[/]  [dim]({ex.tier})[/]")
-    console.print(f"[dim]implement:[/] {', '.join(ex.implement)}   "
-                  f"[dim]file:[/] [cyan]{_rel(project.stub_path(ex))}[/]")  # fmt: skip
-    for number, hint in enumerate(ex.hints, start=1):
-        console.print(f"  [bold]{number}.[/] {hint}")
+    console.print(
+        f"[dim]implement:[/] {', '.join(ex.implement)}   "
+        f"[dim]file:[/] [cyan]{_rel(learner_path(target, ex))}[/]"
+    )
+    hints = next_hints(ex, target, show_all=args.all)
+    for hint in hints:
+        console.print(f"  [bold]{hint.number}/{hint.total}.[/] {hint.text}")
+    if not args.all and hints[-1].number < hints[-1].total:
+        console.print(f"[dim]run it again for hint {hints[-1].number + 1}; --all shows them all[/]")
     stage = project.stage(ex.stage)
-    console.print(f"[dim]lesson:[/] {_rel(project.lesson_path(stage))}  ·  "
-                  f"[dim]中文:[/] {_rel(project.lesson_path(stage, 'zh'))}")  # fmt: skip
+    console.print(
+        f"[dim]lesson:[/] {_rel(project.lesson_path(stage))}  ·  "
+        f"[dim]中文:[/] {_rel(project.lesson_path(stage, 'zh'))}"
+    )
+    return EXIT_OK
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """``watch``: re-check the current exercise on every save; move on when it passes."""
+    from pytorch_path.learn import watch
+    from pytorch_path.report import render_terminal
+    from pytorch_path.runner import TargetError, resolve_target
+
+    project = _project()
+    try:
+        select(project.stages, args.selection)
+        target = resolve_target(args.target, project)
+    except (SelectionError, TargetError) as exc:
+        fail(str(exc))
+    console.print(f"[bold]pytorch-path watch[/] {args.selection} · importing torch…")
+
+    def show(results: Results, ex: Exercise) -> None:
+        if console.is_terminal:
+            console.clear()
+        console.print(
+            f"[bold]watching {args.selection}[/] [dim](save a file to re-check; Ctrl-C stops)[/]"
+        )
+        render_terminal(results, console, verbose=args.verbose)
+        if results.all_passed:
+            console.print(f"[green]✔ {ex.id} passed — moving on[/]")
+
+    def waiting(ex: Exercise) -> None:
+        console.print(f"[dim]waiting for you to save {_rel(target / ex.relpath)}…[/]")
+
+    try:
+        last = watch(
+            args.selection,
+            project=project,
+            target=target,
+            seed=args.seed,
+            on_result=show,
+            on_waiting=waiting,
+        )
+    except KeyboardInterrupt:
+        console.print("\n[dim]stopped watching[/]")
+        return EXIT_OK
+    if last is not None:
+        console.print(f"[bold green]Every exercise of {args.selection} has passed. 🎉[/]")
+    return EXIT_OK
+
+
+def cmd_progress(args: argparse.Namespace) -> int:
+    """``progress``: per stage, what has passed, with bars, and the next exercise."""
+    from rich.progress_bar import ProgressBar
+
+    from pytorch_path.learn import first_unfinished
+    from pytorch_path.progress import Progress
+    from pytorch_path.runner import TargetError, resolve_target
+
+    project = _project()
+    try:
+        target = resolve_target(args.target, project)
+    except TargetError as exc:
+        fail(str(exc))
+    progress = Progress.load(target)
+    if progress.warning:
+        err_console.print(f"[yellow]warning:[/] {progress.warning}")
+        progress.save()
+    table = Table(show_edge=False, header_style="bold", pad_edge=False)
+    for column in ("stage", "", "passed", "points", "hints", "solutions seen"):
+        table.add_column(column)
+    for stage in project.stages:
+        entries = [progress.of(ex.id) for ex in stage.exercises]
+        passed = [e for e in entries if e.status == "passed"]
+        points = sum(
+            ex.points
+            for ex, e in zip(stage.exercises, entries, strict=True)
+            if e.status == "passed"
+        )
+        total = sum(ex.points for ex in stage.exercises)
+        table.add_row(
+            f"{stage.number} {stage.title}",
+            ProgressBar(total=len(stage.exercises), completed=len(passed), width=20),
+            f"{len(passed)}/{len(stage.exercises)}",
+            f"{points:g}/{total:g}",
+            str(sum(e.hints_seen for e in entries)),
+            str(sum(e.solution_seen for e in entries)),
+        )
+    console.print(f"[bold]progress[/] in [cyan]{_rel(target)}[/]")
+    console.print(table)
+    exercises = list(project.exercises)
+    index = first_unfinished(exercises, progress)
+    if index < len(exercises):
+        nxt = exercises[index]
+        console.print(
+            f"next: [bold]{nxt.emoji} {nxt.id} {nxt.title}[/] — "
+            f"[cyan]{_rel(target / nxt.relpath)}[/] (`pytorch-path check {nxt.id}`)"
+        )
+    else:
+        console.print("[bold green]Every exercise has passed. 🎉[/]")
+    return EXIT_OK
+
+
+def cmd_solution(args: argparse.Namespace) -> int:
+    """``solution ID``: the reference solution, once the exercise has passed here."""
+    from rich.syntax import Syntax
+
+    from pytorch_path.learn import LearnError, solution_source
+
+    project, ex, target = _exercise_and_target(args)
+    try:
+        source = solution_source(project, ex, target, force=args.force)
+    except LearnError as exc:
+        err_console.print(f"[yellow]{exc}[/]")
+        return EXIT_NOT_PASSED
+    if args.force:
+        err_console.print(
+            f"[yellow]showing the solution of {ex.id} before it passed; "
+            "this is recorded in your progress[/]"
+        )
+    console.print(Syntax(source, "python", line_numbers=True, word_wrap=True))
+    return EXIT_OK
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    """``reset ID``: restore the untouched stub, keeping a backup of the learner's file."""
+    from pytorch_path.learn import LearnError, reset_exercise
+
+    project, ex, target = _exercise_and_target(args)
+    try:
+        backup = reset_exercise(project, ex, target)
+    except LearnError as exc:
+        fail(str(exc))
+    console.print(f"restored the stub of {ex.id} in [cyan]{_rel(target / ex.relpath)}[/]")
+    if backup is not None:
+        console.print(f"your version is kept in [cyan]{_rel(backup)}[/]")
+    return EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """``init DIR``: a fresh workspace with every stub and lesson, for installs without a clone."""
+    from pytorch_path.learn import LearnError, init_workspace
+
+    project = _project()
+    try:
+        written = init_workspace(project, args.dir)
+    except LearnError as exc:
+        fail(str(exc))
+    console.print(f"created [cyan]{args.dir}[/] with {len(written)} files")
+    console.print(
+        f"next: `cd {args.dir}` and `pytorch-path check 1` "
+        f"(or `pytorch-path check 1 --target {args.dir}` from anywhere)"
+    )
+    return EXIT_OK
+
+
+def cmd_lesson(args: argparse.Namespace) -> int:
+    """``lesson N``: the stage's lesson rendered in the terminal."""
+    from rich.markdown import Markdown
+
+    from pytorch_path.learn import LearnError, lesson_text
+
+    project = _project()
+    try:
+        text = lesson_text(project, args.stage, args.lang)
+    except (LearnError, SelectionError) as exc:
+        fail(str(exc))
+    console.print(Markdown(text, code_theme="monokai"))
     return EXIT_OK
 
 
@@ -283,9 +476,11 @@ def cmd_dev_check(args: argparse.Namespace) -> int:
     if not problems:
         if readme_section(project.readme.read_text(encoding="utf-8")) != roadmap_markdown(project):
             problems.append(
-                Problem("README.md", "the roadmap section is out of date; run "
-                        "`pytorch-path roadmap --write`")
-            )  # fmt: skip
+                Problem(
+                    "README.md",
+                    "the roadmap section is out of date; run `pytorch-path roadmap --write`",
+                )
+            )
         if not args.quick:
             try:
                 exercises = select(project.stages, args.selection)
@@ -293,9 +488,11 @@ def cmd_dev_check(args: argparse.Namespace) -> int:
                 fail(str(exc))
             with console.status("running graders…") as status:
                 problems += behaviour_problems(
-                    project, exercises, seed=args.seed,
+                    project,
+                    exercises,
+                    seed=args.seed,
                     progress=lambda what: status.update(f"running graders: {what}"),
-                )  # fmt: skip
+                )
     for problem in problems:
         console.print(f"[red]✘[/] [bold]{problem.where}[/]: {problem.message}")
     if problems:
@@ -327,12 +524,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     selection_help = "a stage (2), an exercise (2.3), a range (1-3) or 'all' (default)"
+    target_help = "folder of learner files (default: the workspace here, else curriculum/)"
 
     p = sub.add_parser("check", help="grade your exercises and explain what is wrong")
     p.add_argument("selection", nargs="?", default="all", help=selection_help)
-    p.add_argument(
-        "--target", type=Path, default=None, help="folder of learner files (default: curriculum/)"
-    )
+    p.add_argument("--target", type=Path, default=None, help=target_help)
     p.add_argument("--json", metavar="FILE", default=None, help="also write the JSON report here")
     p.add_argument(
         "--device", choices=["cpu", "cuda", "mps"], default=None, help="only test on this device"
@@ -399,9 +595,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("selection", nargs="?", default="all", help=selection_help)
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("hint", help="show the hints of an exercise")
+    p = sub.add_parser("hint", help="show the next hint of an exercise")
     p.add_argument("id", help="exercise id, e.g. 1.3")
+    p.add_argument("--all", action="store_true", help="show every hint")
+    p.add_argument("--target", type=Path, default=None, help=target_help)
     p.set_defaults(func=cmd_hint)
+
+    p = sub.add_parser("watch", help="re-check on every save and move on when an exercise passes")
+    p.add_argument("selection", nargs="?", default="all", help=selection_help)
+    p.add_argument("--target", type=Path, default=None, help=target_help)
+    p.add_argument("--seed", type=int, default=None, help="base seed (default: random)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show every failing test")
+    p.set_defaults(func=cmd_watch)
+
+    p = sub.add_parser("progress", help="show your progress per stage")
+    p.add_argument("--target", type=Path, default=None, help=target_help)
+    p.set_defaults(func=cmd_progress)
+
+    p = sub.add_parser("solution", help="show the reference solution of an exercise you passed")
+    p.add_argument("id", help="exercise id, e.g. 1.3")
+    p.add_argument("--force", action="store_true", help="show it before passing (recorded)")
+    p.add_argument("--target", type=Path, default=None, help=target_help)
+    p.set_defaults(func=cmd_solution)
+
+    p = sub.add_parser("reset", help="restore an exercise's stub (your version is backed up)")
+    p.add_argument("id", help="exercise id, e.g. 1.3")
+    p.add_argument("--target", type=Path, default=None, help=target_help)
+    p.set_defaults(func=cmd_reset)
+
+    p = sub.add_parser("init", help="create a workspace with every stub and lesson")
+    p.add_argument("dir", type=Path, help="a new folder")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("lesson", help="read a stage's lesson in the terminal")
+    p.add_argument("stage", type=int, help="stage number, e.g. 2")
+    p.add_argument("--lang", choices=["en", "zh"], default="en", help="en (default) or zh (中文)")
+    p.set_defaults(func=cmd_lesson)
 
     p = sub.add_parser("doctor", help="show versions and the devices present")
     p.set_defaults(func=cmd_doctor)

@@ -29,6 +29,8 @@ TIERS: dict[str, str] = {
 }
 
 FORMAT_VERSION = 1
+#: Where an installed wheel keeps its copy of curriculum/, graders/, solutions/ and data/.
+BUNDLE_DIR = Path(__file__).resolve().parent / "_bundle"
 _STAGE_KEYS = {"format_version", "stage", "title", "exercises"}
 _REQUIRED_STAGE_KEYS = _STAGE_KEYS
 _EXERCISE_KEYS = {
@@ -178,6 +180,7 @@ class Project:
         here = (start or Path.cwd()).resolve()
         candidates.extend([here, *here.parents])
         candidates.extend(Path(__file__).resolve().parents)
+        candidates.append(BUNDLE_DIR)  # an installed wheel carries the curriculum
         for folder in candidates:
             if (
                 any((folder / "curriculum").glob("stage*_*/stage.yaml"))

@@ -139,7 +139,9 @@ def data_dir() -> Path:
         if not folder.is_dir():
             raise DataNotFoundError(f"${DATA_ENV_VAR}={override!r} is not a folder")
         return folder
-    for start in (Path(__file__).resolve().parent, Path.cwd().resolve()):
+    here = Path(__file__).resolve().parent
+    # _bundle/ holds the curriculum and data inside an installed wheel.
+    for start in (here / "_bundle", here, Path.cwd().resolve()):
         found = _search_data_dir(start)
         if found is not None:
             return found

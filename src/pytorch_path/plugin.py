@@ -501,8 +501,9 @@ class GraderPlugin:
             text = str(exc)
             if not text or text.startswith(f"{ex.id}:"):
                 last = frames[-1]
+                name = text.split(":", 1)[1].strip() if text else ""
                 return Status.NOT_STARTED, (
-                    f"{last.name} is not implemented yet: replace the "
+                    f"{name or last.name} is not implemented yet: replace the "
                     f"`raise NotImplementedError` in {shown}, line {last.lineno}"
                 )
         if isinstance(exc, checks.CheckFailure):

@@ -166,9 +166,13 @@ class ExerciseResult:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Results:
-    """The outcome of one run of a selection against one target."""
+    """The outcome of one run of a selection against one target.
+
+    In a terminal ``print(results)`` shows the report's table; in Jupyter the
+    results render as an HTML table.
+    """
 
     target: str
     """The folder that was graded."""
@@ -199,6 +203,31 @@ class Results:
     def all_passed(self) -> bool:
         """True when there was something to run and every exercise passed."""
         return bool(self.exercises) and all(e.status is Status.PASSED for e in self.exercises)
+
+    def __repr__(self) -> str:
+        """A one-line summary (the full data is in :meth:`to_dict`)."""
+        counts = ", ".join(f"{self.count(s)} {STATUS_LABELS[s]}" for s in Status if self.count(s))
+        return (
+            f"<Results {self.selection or 'all'}: {self.points_earned:g}/"
+            f"{self.points_possible:g} points; {counts or 'nothing run'}; seed {self.seed}>"
+        )
+
+    def __str__(self) -> str:
+        """The terminal report, as plain text."""
+        import io
+
+        from rich.console import Console
+
+        from pytorch_path.report.terminal import render_terminal
+
+        console = Console(record=True, width=100, file=io.StringIO(), color_system=None)
+        render_terminal(self, console)
+        return console.export_text()
+
+    def _repr_html_(self) -> str:
+        from pytorch_path.report.html import render_html
+
+        return render_html(self)
 
     def count(self, status: Status) -> int:
         """How many exercises ended with ``status``."""

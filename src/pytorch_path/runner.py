@@ -57,9 +57,15 @@ def new_seed() -> int:
 
 
 def resolve_target(target: Path | str | None, project: Project) -> Path:
-    """The target folder, checked; the project's ``curriculum/`` by default."""
+    """The target folder, checked.
+
+    By default: the ``pytorch-path init`` workspace around the working directory,
+    else the project's ``curriculum/``.
+    """
     if target is None:
-        return project.curriculum_dir
+        from pytorch_path.learn import default_target
+
+        return default_target(project)
     path = Path(target).expanduser()
     if not path.exists():
         raise TargetError(f"the target folder {target} does not exist")
@@ -89,8 +95,11 @@ def _clean_pytest_env() -> Iterator[None]:
 
 @contextlib.contextmanager
 def _one_thread() -> Iterator[None]:
-    """Run graders with one intra-op thread: their tensors are tiny, and thread start-up
-    on a busy 2-core machine costs more than the work. The caller's setting is restored."""
+    """Run graders with one intra-op thread, restoring the caller's setting afterwards.
+
+    Grader tensors are tiny; starting threads on a busy 2-core machine costs more
+    than the work itself.
+    """
     import torch
 
     before = torch.get_num_threads()
@@ -204,9 +213,15 @@ def check(
 
     project = project or Project.locate()
     run = _run_config(
-        selection, project, resolve_target(target, project), seed=seed, device=device,
-        solutions_dir=solutions_dir, graders_dir=graders_dir, time_limit_s=time_limit_s,
-    )  # fmt: skip
+        selection,
+        project,
+        resolve_target(target, project),
+        seed=seed,
+        device=device,
+        solutions_dir=solutions_dir,
+        graders_dir=graders_dir,
+        time_limit_s=time_limit_s,
+    )
     plugin = GraderPlugin(run, listener=on_test)
     _run_pytest(plugin, capture=capture)
     exercises = tuple(
@@ -248,9 +263,17 @@ def assemble(
 
     def broken(message: str) -> ExerciseResult:
         return ExerciseResult(
-            id=ex.id, title=ex.title, tier=ex.tier, status=Status.ERROR, points_earned=0.0,
-            points_possible=ex.points, duration_s=0.0, tests=(), file=file, message=message,
-        )  # fmt: skip
+            id=ex.id,
+            title=ex.title,
+            tier=ex.tier,
+            status=Status.ERROR,
+            points_earned=0.0,
+            points_possible=ex.points,
+            duration_s=0.0,
+            tests=(),
+            file=file,
+            message=message,
+        )
 
     if not grader.is_file():
         return broken(f"there is no grader for exercise {ex.id} at {grader}")
@@ -371,9 +394,13 @@ def collect_expected(settings: GradeSettings) -> _Expected:
     from pytorch_path.plugin import GraderPlugin
 
     run = _run_config(
-        settings.selection, settings.project, settings.project.curriculum_dir, seed=settings.seed,
-        graders_dir=settings.graders_dir, solutions_dir=settings.solutions_dir,
-    )  # fmt: skip
+        settings.selection,
+        settings.project,
+        settings.project.curriculum_dir,
+        seed=settings.seed,
+        graders_dir=settings.graders_dir,
+        solutions_dir=settings.solutions_dir,
+    )
     plugin = GraderPlugin(run)
     _run_pytest(plugin, "--collect-only")
     return _Expected(
@@ -410,7 +437,7 @@ def grade(
 
 
 def unique_names(submissions: Sequence[Path]) -> list[str]:
-    """A report name per submission: its folder name, made unique with ``-2``, ``-3``…"""
+    """A report name per submission: its folder name, made unique with ``-2``, ``-3``."""
     names: list[str] = []
     for path in submissions:
         base = Path(path).resolve().name or "submission"
@@ -440,9 +467,13 @@ def grade_submission(
     exercises = settings.exercises
     source = _learner_source(submission)
     run = RunConfig(
-        project=settings.project, target=source, exercises=tuple(exercises), seed=settings.seed,
-        graders_dir=settings.graders_dir, solutions_dir=settings.solutions_dir,
-    )  # fmt: skip
+        project=settings.project,
+        target=source,
+        exercises=tuple(exercises),
+        seed=settings.seed,
+        graders_dir=settings.graders_dir,
+        solutions_dir=settings.solutions_dir,
+    )
     extra: dict[str, Any] = {"submission": name, "path": str(submission)}
     if not submission.is_dir():
         message = f"the submission folder {submission} does not exist"
@@ -482,10 +513,16 @@ def _prepare(
         dest = trusted / "curriculum" / stage.folder
         dest.mkdir(parents=True)
         shutil.copyfile(stage.manifest, dest / "stage.yaml")
-    shutil.copytree(settings.graders_dir or project.graders_dir, trusted / "graders",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    shutil.copytree(settings.solutions_dir or project.solutions_dir, trusted / "solutions",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+    shutil.copytree(
+        settings.graders_dir or project.graders_dir,
+        trusted / "graders",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    shutil.copytree(
+        settings.solutions_dir or project.solutions_dir,
+        trusted / "solutions",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     work = root / "work"
     for sub in (".home", ".tmp"):
         (work / sub).mkdir(parents=True)
@@ -543,13 +580,29 @@ def _spawn(
     work = root / "work"
     read_fd, write_fd = os.pipe()
     cmd = [
-        sys.executable, "-I", "-m", "pytorch_path.sandbox",
-        "--project", str(root / "trusted"), "--target", str(work / target_name),
-        "--selection", settings.selection, "--seed", str(settings.seed),
-        "--graders", str(root / "trusted" / "graders"),
-        "--solutions", str(root / "trusted" / "solutions"),
-        "--channel-fd", str(write_fd), "--cpu-s", str(limits.cpu_s), "--wall-s", str(wall),
-    ]  # fmt: skip
+        sys.executable,
+        "-I",
+        "-m",
+        "pytorch_path.sandbox",
+        "--project",
+        str(root / "trusted"),
+        "--target",
+        str(work / target_name),
+        "--selection",
+        settings.selection,
+        "--seed",
+        str(settings.seed),
+        "--graders",
+        str(root / "trusted" / "graders"),
+        "--solutions",
+        str(root / "trusted" / "solutions"),
+        "--channel-fd",
+        str(write_fd),
+        "--cpu-s",
+        str(limits.cpu_s),
+        "--wall-s",
+        str(wall),
+    ]
     if limits.memory_mb is not None:
         cmd += ["--memory-mb", str(limits.memory_mb)]
     isolation = "bubblewrap" if settings.use_bwrap() else "process"
@@ -572,9 +625,15 @@ def _spawn(
     started = time.monotonic()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-            env=child_env(work), cwd=work, pass_fds=(write_fd,), start_new_session=True,
-        )  # fmt: skip
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env(work),
+            cwd=work,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
     os.close(write_fd)
     reader = threading.Thread(target=read_channel, daemon=True)
     reader.start()
@@ -617,16 +676,25 @@ def _spawn(
     }
     code = proc.returncode
     if timed_out:
-        outcome = _Outcome("timeout", f"killed after {wall:g} s, the time limit of the whole submission",
-                           Status.TIMEOUT)  # fmt: skip
+        outcome = _Outcome(
+            "timeout",
+            f"killed after {wall:g} s, the time limit of the whole submission",
+            Status.TIMEOUT,
+        )
     elif code < 0:
         outcome = _Outcome("crashed", _signal_sentence(-code, limits), Status.ERROR)
     elif "start" not in events:
-        outcome = _Outcome("crashed", f"the grading process exited before the tests ran (exit code {code})",
-                           Status.ERROR)  # fmt: skip
+        outcome = _Outcome(
+            "crashed",
+            f"the grading process exited before the tests ran (exit code {code})",
+            Status.ERROR,
+        )
     elif "done" not in events:
-        outcome = _Outcome("crashed", f"the grading process exited during this test (exit code {code})",
-                           Status.ERROR)  # fmt: skip
+        outcome = _Outcome(
+            "crashed",
+            f"the grading process exited during this test (exit code {code})",
+            Status.ERROR,
+        )
     else:
         outcome = _Outcome("graded", "no result was reported for this test")
     outcome.extra = extra

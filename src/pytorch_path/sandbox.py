@@ -55,7 +55,7 @@ def apply_limits(limits: Limits) -> None:
     """Set the resource limits of this process (called in the child, before learner code)."""
 
     def cap(kind: int, value: int) -> None:
-        soft, hard = resource.getrlimit(kind)
+        _soft, hard = resource.getrlimit(kind)
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
         resource.setrlimit(kind, (value, value))
@@ -107,16 +107,23 @@ def bwrap_prefix(workdir: Path) -> list[str]:
     """The bubblewrap command that wraps a child: no network, read-only root, own PIDs."""
     return [
         "bwrap",
-        "--ro-bind", "/", "/",
-        "--dev", "/dev",
-        "--proc", "/proc",
-        "--bind", str(workdir), str(workdir),
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--bind",
+        str(workdir),
+        str(workdir),
         "--unshare-all",
         "--die-with-parent",
         "--new-session",
-        "--chdir", str(workdir),
+        "--chdir",
+        str(workdir),
         "--",
-    ]  # fmt: skip
+    ]
 
 
 def child_env(workdir: Path, base: dict[str, str] | None = None) -> dict[str, str]:

@@ -75,8 +75,9 @@ def render_summary(all_results: Sequence[Results]) -> str:
             passed = sum(ex.status is Status.PASSED for ex in found)
             mean = sum(ex.points_earned for ex in found) / len(found) if found else 0.0
             possible = found[0].points_possible if found else 0.0
-            lines.append(f"| {ex_id} {found[0].title} | {passed}/{len(found)} "
-                         f"| {mean:.2f} / {possible:g} |")  # fmt: skip
+            lines.append(
+                f"| {ex_id} {found[0].title} | {passed}/{len(found)} | {mean:.2f} / {possible:g} |"
+            )
     return "\n".join(lines) + "\n"
 
 

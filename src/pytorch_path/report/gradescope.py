@@ -46,8 +46,11 @@ def gradescope_dict(results: Results, *, visibility: str = "visible") -> dict[st
                     "visibility": visibility,
                 }
             )
-    lines = [f"{ex.id} {ex.title}: {STATUS_LABELS[ex.status]} "
-             f"({ex.points_earned:g}/{ex.points_possible:g})" for ex in results.exercises]  # fmt: skip
+    lines = [
+        f"{ex.id} {ex.title}: {STATUS_LABELS[ex.status]} "
+        f"({ex.points_earned:g}/{ex.points_possible:g})"
+        for ex in results.exercises
+    ]
     if results.extra.get("status") not in (None, "graded"):
         lines.insert(0, f"Grading ended early: {results.extra.get('status')}.")
     lines.append(f"seed {results.seed}; torch {results.torch}")
@@ -63,5 +66,6 @@ def gradescope_dict(results: Results, *, visibility: str = "visible") -> dict[st
 def write_gradescope(results: Results, path: Path) -> None:
     """Write Gradescope's ``results.json`` to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(gradescope_dict(results), indent=2, ensure_ascii=False) + "\n",
-                    encoding="utf-8")  # fmt: skip
+    path.write_text(
+        json.dumps(gradescope_dict(results), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )

@@ -81,9 +81,14 @@ def _detail(ex: ExerciseResult, verbose: bool) -> RenderableType:
     if len(problems) > len(shown):
         more = len(problems) - len(shown)
         parts.append(
-            Padding(Text(f"(+{more} more failing test{'s' * (more > 1)}: add -v to see them)",
-                         style="dim"), (0, 0, 0, 2))
-        )  # fmt: skip
+            Padding(
+                Text(
+                    f"(+{more} more failing test{'s' * (more > 1)}: add -v to see them)",
+                    style="dim",
+                ),
+                (0, 0, 0, 2),
+            )
+        )
     hint = Text.assemble(
         ("  file ", "dim"),
         (ex.file, "cyan"),

@@ -1,0 +1,317 @@
+"""The learner's tools around ``check``: hints, solutions, reset, workspaces, lessons, watch.
+
+These functions return values or raise :class:`LearnError` with a sentence for
+the learner; the CLI and the notebook API render them. Only :func:`watch`
+imports torch (through the runner).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pytorch_path import __version__
+from pytorch_path.curriculum import Exercise, Project, learner_path, select
+from pytorch_path.progress import FOLDER, Progress
+from pytorch_path.results import Results, Status
+
+WORKSPACE_MARKER = "workspace.json"
+
+
+class LearnError(Exception):
+    """A learner-facing problem (no solution yet, nothing to reset, …): one sentence."""
+
+
+# --------------------------------------------------------------------------- targets
+
+
+def find_workspace(start: Path | None = None) -> Path | None:
+    """The ``pytorch-path init`` workspace that holds ``start`` (default: cwd), if any."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / FOLDER / WORKSPACE_MARKER).is_file():
+            return folder
+    return None
+
+
+def default_target(project: Project) -> Path:
+    """Where the learner's files are: the workspace around cwd, else ``curriculum/``."""
+    return find_workspace() or project.curriculum_dir
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def check_and_record(
+    selection: str,
+    *,
+    project: Project,
+    target: Path | None = None,
+    seed: int | None = None,
+    device: str | None = None,
+) -> tuple[Results, str]:
+    """Run ``check`` in this process and update the target's progress file.
+
+    Returns the results and a warning (empty unless the progress file was corrupt).
+    """
+    from pytorch_path.runner import check, resolve_target
+
+    folder = resolve_target(target, project)
+    results = check(selection, project=project, target=folder, seed=seed, device=device)
+    progress = Progress.load(folder)
+    progress.record(results)
+    progress.save()
+    return results, progress.warning
+
+
+# --------------------------------------------------------------------------- hints
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One hint, as shown to the learner."""
+
+    exercise: Exercise
+    """The exercise it belongs to."""
+    number: int
+    """1-based position among the exercise's hints."""
+    text: str
+    """The hint itself."""
+
+    @property
+    def total(self) -> int:
+        """How many hints the exercise has."""
+        return len(self.exercise.hints)
+
+
+def next_hints(ex: Exercise, target: Path, *, show_all: bool = False) -> list[Hint]:
+    """The next hint not yet seen (or all hints), recording what was shown."""
+    progress = Progress.load(target)
+    entry = progress.of(ex.id)
+    if show_all:
+        shown = range(len(ex.hints))
+    else:
+        index = min(entry.hints_seen, len(ex.hints) - 1)
+        shown = range(index, index + 1)
+    hints = [Hint(ex, i + 1, ex.hints[i]) for i in shown]
+    entry.hints_seen = max(entry.hints_seen, max(h.number for h in hints))
+    progress.save()
+    return hints
+
+
+# --------------------------------------------------------------------------- solutions
+
+
+def solution_source(project: Project, ex: Exercise, target: Path, *, force: bool = False) -> str:
+    """The reference solution's text, once the exercise has passed in this target.
+
+    With ``force`` it is shown anyway and the progress file records that it was seen.
+    """
+    progress = Progress.load(target)
+    entry = progress.of(ex.id)
+    if not entry.passed and not force:
+        raise LearnError(
+            f"the solution of {ex.id} opens once your version passes "
+            f"(check it with `pytorch-path check {ex.id}`); `--force` shows it now, "
+            "and your progress will note that you looked"
+        )
+    entry.solution_seen = True
+    progress.save()
+    return project.solution_path(ex).read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- reset
+
+
+def pristine_stub(project: Project, ex: Exercise, target: Path) -> str:
+    """The untouched stub of ``ex``.
+
+    From the project's own curriculum when the learner works elsewhere (a
+    workspace); when the learner edits the checkout's ``curriculum/`` in place,
+    from git: the newest committed version with all its ``raise NotImplementedError``
+    lines still in place.
+    """
+    shipped = project.stub_path(ex)
+    if learner_path(target, ex).resolve() != shipped.resolve():
+        return shipped.read_text(encoding="utf-8")
+    marker = f'NotImplementedError("{ex.id}: '
+    rel = shipped.resolve().relative_to(project.root.resolve()).as_posix()
+    try:
+        commits = subprocess.run(
+            ["git", "log", "--format=%H", "--", rel],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.split()
+        versions = [
+            subprocess.run(
+                ["git", "show", f"{commit}:{rel}"],
+                cwd=project.root,
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=30,
+            ).stdout
+            for commit in commits
+        ]
+        # The newest version with every `raise NotImplementedError` still in place.
+        most = max((text.count(marker) for text in versions), default=0)
+        for text in versions:
+            if most and text.count(marker) == most:
+                return text
+    except (OSError, subprocess.SubprocessError):
+        pass
+    raise LearnError(
+        f"could not find the original stub of {ex.id} in git history; "
+        f"`git checkout -- {rel}` restores the committed version"
+    )
+
+
+def reset_exercise(project: Project, ex: Exercise, target: Path) -> Path | None:
+    """Restore the stub; the learner's version is kept next to it. Returns the backup's path."""
+    stub = pristine_stub(project, ex, target)
+    path = learner_path(target, ex)
+    backup = None
+    if path.exists():
+        if path.read_text(encoding="utf-8") == stub:
+            raise LearnError(f"{path} is already the untouched stub; nothing to reset")
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        backup = path.with_name(f"{path.name}.{stamp}.bak")
+        shutil.copy2(path, backup)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(stub, encoding="utf-8")
+    progress = Progress.load(target)
+    progress.of(ex.id).status = Status.NOT_STARTED.value
+    progress.save()
+    return backup
+
+
+# --------------------------------------------------------------------------- workspaces
+
+
+def init_workspace(project: Project, dest: Path) -> list[Path]:
+    """Write a fresh workspace: every stage's stubs and lessons, and a marker file."""
+    if dest.exists() and any(dest.iterdir()):
+        raise LearnError(f"{dest} already exists and is not empty; choose a new folder")
+    missing = [
+        project.stub_path(ex) for ex in project.exercises if not project.stub_path(ex).is_file()
+    ]
+    if missing:
+        raise LearnError(f"the stub {missing[0]} is missing from this install")
+    written: list[Path] = []
+    for stage in project.stages:
+        folder = dest / stage.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        for lang in ("en", "zh"):
+            lesson = project.lesson_path(stage, lang)
+            if lesson.is_file():
+                shutil.copyfile(lesson, folder / lesson.name)
+                written.append(folder / lesson.name)
+        for ex in stage.exercises:
+            shutil.copyfile(project.stub_path(ex), folder / ex.filename)
+            written.append(folder / ex.filename)
+    marker = dest / FOLDER / WORKSPACE_MARKER
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "pytorch_path": __version__,
+                "created": datetime.now().isoformat(timespec="seconds"),
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    return written
+
+
+# --------------------------------------------------------------------------- lessons
+
+
+def lesson_text(project: Project, stage_number: int, lang: str = "en") -> str:
+    """The Markdown lesson of a stage, in English (``en``) or Chinese (``zh``)."""
+    if lang not in ("en", "zh"):
+        raise LearnError(f"there is no lesson language {lang!r}; use en or zh")
+    path = project.lesson_path(project.stage(stage_number), lang)
+    if not path.is_file():
+        raise LearnError(f"the lesson {path} is missing")
+    return path.read_text(encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- watch
+
+
+def _snapshot(paths: Iterable[Path]) -> dict[Path, tuple[int, int]]:
+    state = {}
+    for path in paths:
+        try:
+            stat = path.stat()
+            state[path] = (stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            state[path] = (0, -1)
+    return state
+
+
+def first_unfinished(exercises: list[Exercise], progress: Progress) -> int:
+    """Index of the first exercise that has not passed yet (len(exercises) when all have)."""
+    for index, ex in enumerate(exercises):
+        if progress.of(ex.id).status != Status.PASSED.value:
+            return index
+    return len(exercises)
+
+
+def watch(
+    selection: str,
+    *,
+    project: Project,
+    target: Path,
+    seed: int | None = None,
+    on_result: Callable[[Results, Exercise], None],
+    on_waiting: Callable[[Exercise], None] | None = None,
+    poll_s: float = 0.25,
+    max_checks: int | None = None,
+    stop_after_s: float | None = None,
+) -> Results | None:
+    """Re-check the current exercise whenever a learner file is saved; move on when it passes.
+
+    torch is imported once; each check imports the learner's module afresh.
+    Stops when every selected exercise has passed, after ``max_checks`` checks,
+    after ``stop_after_s`` seconds, or on Ctrl-C (KeyboardInterrupt propagates
+    to the caller). Returns the last results.
+    """
+    exercises = select(project.stages, selection)
+    files = [learner_path(target, ex) for ex in exercises]
+    started = time.monotonic()
+    progress = Progress.load(target)
+    index = first_unfinished(exercises, progress)
+    last: Results | None = None
+    checks = 0
+    while index < len(exercises):
+        ex = exercises[index]
+        before = _snapshot(files)
+        last, _warning = check_and_record(ex.id, project=project, target=target, seed=seed)
+        checks += 1
+        progress = Progress.load(target)
+        on_result(last, ex)
+        if max_checks is not None and checks >= max_checks:
+            return last
+        if last.all_passed:
+            index = first_unfinished(exercises, progress)
+            continue
+        if on_waiting is not None:
+            on_waiting(ex)
+        while _snapshot(files) == before:
+            if stop_after_s is not None and time.monotonic() - started > stop_after_s:
+                return last
+            time.sleep(poll_s)
+    return last

@@ -1,0 +1,154 @@
+"""A learner's progress, stored in the target: ``.pytorch_path/progress.json``.
+
+Per exercise: the last status, when it first passed, how many times it was
+checked, how many hints were shown, and whether the reference solution was
+seen. ``check`` and ``watch`` update it; ``hint`` and ``solution`` read and
+update it. A corrupt or hand-edited file is reported, kept aside as
+``progress.json.corrupt``, and rebuilt: it never stops a command.
+
+This module must not import torch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pytorch_path.results import Results, Status
+
+FORMAT_VERSION = 1
+FOLDER = ".pytorch_path"
+FILENAME = "progress.json"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+@dataclass
+class ExerciseProgress:
+    """What is known of one exercise in one target."""
+
+    status: str = "not_started"
+    """The status of the last check."""
+    attempts: int = 0
+    """How many times it was checked."""
+    first_passed_at: str | None = None
+    """When it first passed (ISO 8601, UTC), or None."""
+    last_checked_at: str | None = None
+    """When it was last checked."""
+    hints_seen: int = 0
+    """How many of its hints were shown (``hint`` shows the next one)."""
+    solution_seen: bool = False
+    """Whether the reference solution was shown."""
+
+    @property
+    def passed(self) -> bool:
+        """Whether it has passed at least once."""
+        return self.first_passed_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        return {
+            "status": self.status,
+            "attempts": self.attempts,
+            "first_passed_at": self.first_passed_at,
+            "last_checked_at": self.last_checked_at,
+            "hints_seen": self.hints_seen,
+            "solution_seen": self.solution_seen,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ExerciseProgress:
+        """Read one entry; raises ValueError for anything malformed."""
+        if not isinstance(data, dict):
+            raise ValueError("an exercise entry is not an object")
+        status = data.get("status", "not_started")
+        Status(status)  # raises ValueError for an unknown status
+        attempts = data.get("attempts", 0)
+        hints = data.get("hints_seen", 0)
+        if not isinstance(attempts, int) or attempts < 0 or not isinstance(hints, int) or hints < 0:
+            raise ValueError("attempts and hints_seen must be non-negative integers")
+        for key in ("first_passed_at", "last_checked_at"):
+            if data.get(key) is not None and not isinstance(data[key], str):
+                raise ValueError(f"{key} must be a timestamp")
+        return cls(
+            status=status,
+            attempts=attempts,
+            first_passed_at=data.get("first_passed_at"),
+            last_checked_at=data.get("last_checked_at"),
+            hints_seen=hints,
+            solution_seen=bool(data.get("solution_seen", False)),
+        )
+
+
+@dataclass
+class Progress:
+    """All exercises' progress in one target, and where it is stored."""
+
+    path: Path
+    """The progress file."""
+    exercises: dict[str, ExerciseProgress] = field(default_factory=dict)
+    """Per exercise id."""
+    warning: str = ""
+    """Set when the stored file was unreadable and has been rebuilt."""
+
+    @classmethod
+    def load(cls, target: Path) -> Progress:
+        """Read the target's progress; a missing file is empty, a corrupt one is rebuilt."""
+        path = Path(target) / FOLDER / FILENAME
+        progress = cls(path=path)
+        if not path.exists():
+            return progress
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or data.get("format") != FORMAT_VERSION:
+                raise ValueError(f"expected an object with format {FORMAT_VERSION}")
+            entries = data.get("exercises", {})
+            if not isinstance(entries, dict):
+                raise ValueError("'exercises' is not an object")
+            progress.exercises = {str(k): ExerciseProgress.from_dict(v) for k, v in entries.items()}
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            aside = path.with_name(FILENAME + ".corrupt")
+            try:
+                path.replace(aside)
+                kept = f"; the old file is kept as {aside}"
+            except OSError:
+                kept = ""
+            progress.warning = f"{path} could not be read ({exc}); starting it afresh{kept}"
+            progress.exercises = {}
+        return progress
+
+    def of(self, ex_id: str) -> ExerciseProgress:
+        """The entry of one exercise (created empty when missing)."""
+        return self.exercises.setdefault(ex_id, ExerciseProgress())
+
+    def record(self, results: Results) -> None:
+        """Update from a check's results: status, attempts, first pass."""
+        now = _now()
+        for ex in results.exercises:
+            entry = self.of(ex.id)
+            entry.status = ex.status.value
+            entry.last_checked_at = now
+            if ex.status is not Status.NOT_STARTED:
+                entry.attempts += 1
+            if ex.status is Status.PASSED and entry.first_passed_at is None:
+                entry.first_passed_at = now
+
+    def save(self) -> None:
+        """Write the file atomically (a crash never leaves half a file)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "format": FORMAT_VERSION,
+            "exercises": {k: v.to_dict() for k, v in sorted(self.exercises.items())},
+        }
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".progress-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2)
+            handle.write("\n")
+        Path(tmp).replace(self.path)
