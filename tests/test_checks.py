@@ -214,3 +214,8 @@ def test_expect_raises_names_the_wrong_exception() -> None:
     )
     with pytest.raises(NotImplementedError):
         expect_raises(stub, ValueError, what="f()")
+
+
+def test_call_repr_shows_small_tuples() -> None:
+    assert call_repr("f", (14, 18), [1, 2]) == "called f((14, 18), [1, 2])"
+    assert "a tuple of 9 items" in call_repr("f", tuple(range(9)))

@@ -138,6 +138,8 @@ def _is_simple(value: Any) -> bool:
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, (tuple, list)) and len(value) <= 8 and all(map(_is_simple, value)):
+        return repr(tuple(value)) if isinstance(value, tuple) else repr(list(value))
     if _is_simple(value):
         return repr(value) if not isinstance(value, (torch.dtype, torch.device)) else str(value)
     return describe(value)
