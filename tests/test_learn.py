@@ -44,8 +44,13 @@ def test_check_records_progress(mini_copy: Project) -> None:
 
 @pytest.mark.parametrize(
     "content",
-    ["{not json", '{"format": 99}', '{"format": 1, "exercises": {"1.1": {"status": "great"}}}',
-     '{"format": 1, "exercises": {"1.1": {"attempts": -3}}}', "[]"],
+    [
+        "{not json",
+        '{"format": 99}',
+        '{"format": 1, "exercises": {"1.1": {"status": "great"}}}',
+        '{"format": 1, "exercises": {"1.1": {"attempts": -3}}}',
+        "[]",
+    ],
 )
 def test_corrupt_progress_is_rebuilt(mini_copy: Project, content: str) -> None:
     target = learner_dir(mini_copy)
@@ -69,7 +74,9 @@ def test_hints_come_one_at_a_time(mini_copy: Project) -> None:
     assert Progress.load(target).of("1.1").hints_seen == 1
 
 
-def test_hint_cli_shows_the_next_hint(tmp_path: Path, project: Project, monkeypatch, capsys) -> None:
+def test_hint_cli_shows_the_next_hint(
+    tmp_path: Path, project: Project, monkeypatch, capsys
+) -> None:
     monkeypatch.chdir(tmp_path)
     init_workspace(project, tmp_path / "ws")
     monkeypatch.chdir(tmp_path / "ws")
@@ -145,7 +152,9 @@ def test_init_refuses_a_non_empty_folder(tmp_path: Path, project: Project) -> No
         init_workspace(project, tmp_path / "full")
 
 
-def test_workspace_is_the_default_target(tmp_path: Path, project: Project, monkeypatch, capsys) -> None:
+def test_workspace_is_the_default_target(
+    tmp_path: Path, project: Project, monkeypatch, capsys
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["init", "ws"]) == 0
     ws = tmp_path / "ws"
@@ -183,7 +192,12 @@ def test_watch_moves_on_after_a_pass(mini_copy: Project) -> None:
     thread.start()
     started = time.monotonic()
     last = watch(
-        "1.1,1.2", project=mini_copy, target=target, seed=1, poll_s=0.05, stop_after_s=30,
+        "1.1,1.2",
+        project=mini_copy,
+        target=target,
+        seed=1,
+        poll_s=0.05,
+        stop_after_s=30,
         on_result=lambda r, ex: seen.append((ex.id, r.exercises[0].status)),
     )
     thread.join()
@@ -222,5 +236,5 @@ def test_notebook_api(mini_copy: Project, monkeypatch) -> None:
     assert "1.1" in text and "Points 4/10" in text
     assert repr(results).startswith("<Results 1.1,1.2: 4/10 points")
     hints = pytorch_path.hint("1.6", target="learner")
-    assert "1.6 hint 1/1: Multiply by two, then by three." == str(hints)
+    assert str(hints) == "1.6 hint 1/1: Multiply by two, then by three."
     assert "**1.6 · hint 1/1**" in hints._repr_markdown_()

@@ -43,7 +43,7 @@ def _random_tensor(seed, device, index):
 
 
 def test_describe_tensor(learner, reference, device, seed):
-    """describe_tensor reports shape, dtype name, device, numel and requires_grad as plain values."""
+    """describe_tensor reports shape, dtype name, device, numel and requires_grad as values."""
     for index in range(6):
         t = _random_tensor(seed, device, index)
         expected = reference.describe_tensor(t.detach().clone().requires_grad_(t.requires_grad))
@@ -72,9 +72,13 @@ def test_pick_device_preference(learner, monkeypatch, cuda, mps, want):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
     out = learner.pick_device()
-    situation = f"with cuda {'present' if cuda else 'absent'} and mps {'present' if mps else 'absent'}"
+    situation = (
+        f"with cuda {'present' if cuda else 'absent'} and mps {'present' if mps else 'absent'}"
+    )
     if not isinstance(out, torch.device):
-        raise fail(f"pick_device() {situation} returned {describe(out)}; return torch.device({want!r})")
+        raise fail(
+            f"pick_device() {situation} returned {describe(out)}; return torch.device({want!r})"
+        )
     if out.type != want:
         raise fail(f"pick_device() {situation} returned {out}, expected {want}")
 
@@ -115,7 +119,7 @@ def test_move_to_nested(learner, seed):
         elif isinstance(want, (list, tuple)):
             if len(got) != len(want):
                 raise fail(f"{where} has {len(got)} items, expected {len(want)}")
-            for i, (g, w) in enumerate(zip(got, want)):
+            for i, (g, w) in enumerate(zip(got, want, strict=True)):
                 walk(g, w, f"{path}[{i}]")
         elif got != want:
             raise fail(f"{where} is {got!r}, expected {want!r} unchanged")

@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from pytorch_path.checks import assert_close, assert_no_graph, describe, fail
+from pytorch_path.checks import assert_close, assert_no_graph, call_learner, describe, fail
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -103,21 +103,6 @@ def _not_none(out: Any, call: str) -> None:
         )
 
 
-def _run(fn: Callable[..., Any], *args: Any, call: str, hints: dict[str, str]) -> Any:
-    """Call learner code; explain autograd's well-known RuntimeErrors (others pass through)."""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise
-    except RuntimeError as exc:
-        text = str(exc).strip()
-        for needle, hint in hints.items():
-            if needle in text:
-                first = text.splitlines()[0]
-                raise fail(f"{call} raised RuntimeError: {first}. {hint}") from exc
-        raise
-
-
 # ----------------------------------------------------------------------------- grad_via_backward
 
 
@@ -192,7 +177,7 @@ def test_two_step_grads(learner, device, seed):
             f"called two_step_grads(w, loss_fn) with loss_fn(w) = {label}, w: {describe(w)}, "
             f"w.grad {'holding a stale gradient' if stale else 'None'}"
         )
-        out = _run(
+        out = call_learner(
             learner.two_step_grads,
             w,
             loss_fn,
@@ -317,7 +302,7 @@ def test_second_derivative(learner, device, seed):
         expected = d2f(x.detach().clone())
         before = _state(x)
         call = f"called second_derivative(f, x) with f = {label} and x: {describe(x)}"
-        out = _run(
+        out = call_learner(
             learner.second_derivative,
             f,
             x,

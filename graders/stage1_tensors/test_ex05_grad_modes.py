@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -14,6 +13,7 @@ from pytorch_path.checks import (
     assert_grad_flows,
     assert_requires_grad,
     assert_tensor,
+    call_learner,
     describe,
     fail,
 )
@@ -56,21 +56,6 @@ def _grad_mode_restored(call: str) -> None:
             f"(grad enabled: {torch.is_grad_enabled()}, inference mode: "
             f"{torch.is_inference_mode_enabled()}); use a `with` block so the mode is restored"
         )
-
-
-def _run(fn: Callable[..., Any], *args: Any, call: str, hints: dict[str, str]) -> Any:
-    """Call learner code; explain autograd's well-known RuntimeErrors (others pass through)."""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise
-    except RuntimeError as exc:
-        text = str(exc).strip()
-        for needle, hint in hints.items():
-            if needle in text:
-                first = text.splitlines()[0]
-                raise fail(f"{call} raised RuntimeError: {first} {hint}") from exc
-        raise
 
 
 # ----------------------------------------------------------------------------- predict
@@ -244,7 +229,7 @@ def test_ema_update(learner, reference, device, seed):
             call = f"called ema_update(target, source, decay={decay})" + (
                 " a second time" if step else ""
             )
-            _run(
+            call_learner(
                 learner.ema_update,
                 target,
                 source,

@@ -7,7 +7,9 @@ from typing import Any
 import torch
 
 
-def arange_grid(rows: int, cols: int, *, dtype: torch.dtype, device: str | torch.device) -> torch.Tensor:
+def arange_grid(
+    rows: int, cols: int, *, dtype: torch.dtype, device: str | torch.device
+) -> torch.Tensor:
     """Return a (rows, cols) tensor holding 0, 1, 2, … row by row, with this dtype and device.
 
     Example: ``arange_grid(2, 3, dtype=torch.float32, device="cpu")`` is

@@ -467,6 +467,33 @@ def assert_loss_decreases(
         )
 
 
+def call_learner(
+    fn: Callable[..., Any],
+    *args: Any,
+    call: str,
+    hints: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> Any:
+    r"""Call learner code, explaining well-known ``RuntimeError``\ s.
+
+    When the error's text contains a key of ``hints``, the learner gets a failure
+    naming the call, the error's first line and that key's advice. Every other
+    exception passes through unchanged, ``NotImplementedError`` included (it
+    subclasses ``RuntimeError``, and must reach the engine to report "not started").
+    """
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except RuntimeError as exc:
+        text = str(exc).strip()
+        for needle, advice in (hints or {}).items():
+            if needle in text:
+                first = text.splitlines()[0] if text else type(exc).__name__
+                raise fail(f"{call} raised RuntimeError: {first}; {advice}") from exc
+        raise
+
+
 def expect_raises(
     fn: Callable[..., Any],
     exc: type[BaseException] | tuple[type[BaseException], ...],
