@@ -1,0 +1,515 @@
+"""Grader for 3.9: truncated backpropagation through time.
+
+The learner's ``train_tbptt`` drives models defined here (RNN, GRU and LSTM regressors on
+float features, and the ``CharRNN`` of the exercise), wrapped in a ``Spy`` module that sees
+every chunk the learner feeds in: its shape and values, and the hidden state passed with it
+(it must be the previous chunk's final state, detached). The optimizer is an SGD subclass
+that counts ``step()`` calls and snapshots the gradient of the (leaf) inputs at each step, so
+that a backward reaching an earlier chunk shows up. Losses and final weights are compared
+with a twin run of the reference on a deep copy of the same model.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from pytorch_path.checks import assert_close, assert_python_float, call_learner, describe, fail
+
+_RNN_CLASSES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+_ERROR_HINTS = {
+    "backward through the graph a second time": (
+        "a backward pass reached the graph of an earlier chunk, which was already freed: "
+        "detach the carried hidden state before each chunk (for an LSTM, both h and c)"
+    ),
+    "modified by an inplace operation": (
+        "a backward pass reached an earlier chunk's graph, whose weights optimizer.step() has "
+        "since changed in place: detach the carried hidden state before each chunk (for an "
+        "LSTM, both h and c); retain_graph=True does not fix this, it only hides the first error"
+    ),
+    "Expected hidden size": (
+        "the chunk and the carried hidden state disagree on the batch size: cut chunks along "
+        "dim 1 (time), inputs[:, start : start + chunk], so every chunk keeps the whole batch"
+    ),
+    "Expected sequence length to be larger than 0": (
+        "a chunk with no time steps reached the model: raise ValueError when chunk < 1, and "
+        "stop at the end of the sequence"
+    ),
+}
+
+
+def _call(fn: Any, *args: Any, call: str, **kwargs: Any) -> Any:
+    """Call learner code, explaining the RuntimeErrors listed in _ERROR_HINTS."""
+    return call_learner(fn, *args, call=call, hints=_ERROR_HINTS, **kwargs)
+
+
+_PER_CHUNK = (
+    "per chunk: zero_grad, forward with the carried (detached) hidden state, "
+    "loss_fn(out, y_chunk), backward, step, loss.item()"
+)
+
+
+def _dtype(device: torch.device) -> torch.dtype:
+    """float64 for tight comparisons; float32 on mps, which has no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+def _tol(device: torch.device) -> dict[str, float]:
+    return {"rtol": 1e-4, "atol": 1e-6} if device.type == "mps" else {"rtol": 1e-7, "atol": 1e-10}
+
+
+class Regressor(nn.Module):
+    """An RNN, GRU or LSTM over float features with a linear read-out at every step."""
+
+    def __init__(self, cell: str, n_in: int, hidden: int, n_out: int, layers: int) -> None:
+        super().__init__()
+        self.rnn = _RNN_CLASSES[cell](n_in, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, n_out)
+
+    def forward(self, x: torch.Tensor, hidden: Any = None) -> tuple[torch.Tensor, Any]:
+        out, hidden = self.rnn(x, hidden)
+        return self.head(out), hidden
+
+
+def _parts(hidden: Any) -> list[tuple[str, torch.Tensor]]:
+    if hidden is None:
+        return []
+    if isinstance(hidden, torch.Tensor):
+        return [("the hidden state", hidden)]
+    names = ("h", "c") if len(hidden) == 2 else tuple(f"hidden[{i}]" for i in range(len(hidden)))
+    return [(name, t) for name, t in zip(names, hidden, strict=True)]
+
+
+def _snapshot(hidden: Any) -> Any:
+    if hidden is None:
+        return None
+    if isinstance(hidden, torch.Tensor):
+        return hidden.detach().clone()
+    return tuple(h.detach().clone() for h in hidden)
+
+
+class Spy(nn.Module):
+    """Wraps a model; records each chunk and checks the hidden state passed in with it."""
+
+    def __init__(self, inner: nn.Module, *, limit: int = 10_000, call: str = "") -> None:
+        super().__init__()
+        self.inner = inner
+        self.calls: list[dict[str, Any]] = []
+        self.limit = limit
+        self.call = call
+
+    def forward(self, x: torch.Tensor, hidden: Any = None) -> tuple[torch.Tensor, Any]:
+        k = len(self.calls)
+        if k >= self.limit:
+            raise fail(
+                f"{self.call}; the model was called {k} times for a sequence of far fewer steps "
+                "(an endless loop?); check chunk first and raise ValueError when it is below 1"
+            )
+        if k and isinstance(hidden, list):
+            raise fail(
+                f"the hidden state passed with chunk {k} is a list; keep the LSTM's (h, c) a tuple "
+                "(detach_hidden returns a tuple for a tuple)"
+            )
+        attached = [name for name, t in _parts(hidden) if t.requires_grad or t.grad_fn is not None]
+        if attached:
+            detached = [name for name, _ in _parts(hidden) if name not in attached]
+            extra = ""
+            if detached:
+                extra = (
+                    f" ({', '.join(detached)} was detached but {', '.join(attached)} was not: "
+                    "for an LSTM, detach both h and c)"
+                )
+            raise fail(
+                f"the hidden state passed with chunk {k} still carries the autograd graph of the "
+                f"chunks before it ({' and '.join(attached)} "
+                f"{'has' if len(attached) == 1 else 'have'} requires_grad=True){extra}; detach "
+                "the carried hidden state before each chunk (detach_hidden), so that backward "
+                "stops at the chunk's start"
+            )
+        out, new = self.inner(x, hidden)
+        self.calls.append(
+            {"x": x.detach().clone(), "hidden_in": _snapshot(hidden), "hidden_out": _snapshot(new)}
+        )
+        return out, new
+
+
+class SpySGD(torch.optim.SGD):
+    """SGD with momentum that counts its steps and snapshots a watched tensor's gradient."""
+
+    def __init__(self, params: Any, *, lr: float, watch: torch.Tensor | None = None) -> None:
+        super().__init__(params, lr=lr, momentum=0.5)
+        self.watch = watch
+        self.steps = 0
+        self.snapshots: list[torch.Tensor | None] = []
+
+    def step(self, closure: Any = None) -> Any:
+        self.steps += 1
+        grad = None if self.watch is None else self.watch.grad
+        self.snapshots.append(None if grad is None else grad.detach().clone())
+        return super().step(closure)
+
+
+def _setup(seed: Any, offset: int, device: Any, cell: str, *, divides: bool = False):
+    """A regressor, float inputs (a leaf that requires grad), targets and a chunk size."""
+    rng = seed.python_random(offset)
+    batch, n_in, hidden, n_out = rng.randint(2, 3), rng.randint(2, 4), rng.randint(5, 8), 2
+    chunk = rng.randint(3, 6)
+    steps = chunk * rng.randint(3, 4) + (0 if divides else rng.randint(1, chunk - 1))
+    torch.manual_seed(seed.value + offset)
+    model = Regressor(cell, n_in, hidden, n_out, layers=rng.randint(1, 2))
+    model = model.to(device, _dtype(device))
+    gen = seed.generator(offset)
+    dtype = _dtype(device)
+    inputs = torch.randn(batch, steps, n_in, generator=gen, dtype=torch.float64)
+    targets = inputs.cumsum(dim=1)[..., :n_out] * 0.3 + 0.1 * torch.randn(
+        batch, steps, n_out, generator=gen, dtype=torch.float64
+    )
+    inputs = inputs.to(device, dtype).requires_grad_(True)
+    return model, inputs, targets.to(device, dtype), chunk
+
+
+def _describe(model: nn.Module, inputs: torch.Tensor, chunk: int) -> str:
+    if isinstance(model, Regressor):
+        rnn = model.rnn
+        kind = f"{type(rnn).__name__}(num_layers={rnn.num_layers}) regressor"
+    else:
+        kind = "CharRNN"
+    return (
+        f"called train_tbptt(model, inputs, targets, chunk={chunk}, optimizer=SGD(momentum=0.5),"
+        f" loss_fn=...) with a {kind} and inputs {describe(inputs)}"
+    )
+
+
+def _train(module: Any, model: nn.Module, inputs, targets, chunk: int, loss_fn, *, lr: float):
+    """Run ``module.train_tbptt`` on a spied copy-free model; return (spy, optimizer, losses)."""
+    spy = Spy(model)
+    watch = inputs if inputs.requires_grad else None
+    optimizer = SpySGD(spy.parameters(), lr=lr, watch=watch)
+    call = _describe(model, inputs, chunk)
+    losses = _call(
+        module.train_tbptt,
+        spy,
+        inputs,
+        targets,
+        chunk=chunk,
+        optimizer=optimizer,
+        loss_fn=loss_fn,
+        call=call,
+    )
+    return spy, optimizer, losses, call
+
+
+def _twins(learner: Any, reference: Any, model: nn.Module, inputs, targets, chunk, loss_fn, lr):
+    """(reference run, learner run) on deep copies of ``model`` and of the inputs."""
+    ref_inputs = inputs.detach().clone().requires_grad_(inputs.requires_grad)
+    expected = _train(
+        reference, copy.deepcopy(model), ref_inputs, targets.clone(), chunk, loss_fn, lr=lr
+    )
+    got = _train(learner, model, inputs, targets, chunk, loss_fn, lr=lr)
+    return expected, got, ref_inputs
+
+
+def _check_losses_shape(losses: Any, n_chunks: int, steps: int, chunk: int, call: str) -> None:
+    if not isinstance(losses, list):
+        raise fail(f"{call} returned {describe(losses)}; return a list of Python floats")
+    if len(losses) != n_chunks:
+        raise fail(
+            f"{call} returned {len(losses)} losses for T={steps} steps and chunk={chunk}; "
+            f"expected ceil(T / chunk) = {n_chunks}, one loss.item() per chunk (the last chunk "
+            "is shorter when chunk does not divide T)"
+        )
+    for i, value in enumerate(losses):
+        assert_python_float(value, what=f"losses[{i}]", call=call)
+
+
+def _check_chunks(spy: Spy, inputs: torch.Tensor, chunk: int, call: str) -> None:
+    steps = inputs.shape[1]
+    want = [min(chunk, steps - s) for s in range(0, steps, chunk)]
+    got = [tuple(c["x"].shape) for c in spy.calls]
+    want_shapes = [(inputs.shape[0], n, *inputs.shape[2:]) for n in want]
+    if got != want_shapes:
+        raise fail(
+            f"{call}; the model was called with inputs of shapes {got}, expected {want_shapes}: "
+            f"consecutive chunks of {chunk} steps along dim 1 (time), the last one shorter when "
+            "chunk does not divide T, each chunk fed to the model once"
+        )
+    for k, (call_k, start) in enumerate(zip(spy.calls, range(0, steps, chunk), strict=True)):
+        expected = inputs.detach()[:, start : start + chunk]
+        if not torch.equal(call_k["x"], expected):
+            raise fail(
+                f"{call}; chunk {k} fed to the model is not inputs[:, {start}:{start + chunk}]; "
+                "take the chunks in order along the time dim, without changing them"
+            )
+
+
+def _same(a: Any, b: Any) -> bool:
+    pa, pb = _parts(a), _parts(b)
+    return len(pa) == len(pb) and all(
+        torch.equal(x, y) for (_, x), (_, y) in zip(pa, pb, strict=True)
+    )
+
+
+def _check_carried(spy: Spy, call: str) -> None:
+    for k in range(1, len(spy.calls)):
+        given = spy.calls[k]["hidden_in"]
+        previous = spy.calls[k - 1]["hidden_out"]
+        if given is None or not _same(given, previous):
+            what = "None (a fresh zero state)" if given is None else "a different state"
+            raise fail(
+                f"{call}; chunk {k} started from {what}, not from the final hidden state of "
+                f"chunk {k - 1}: the hidden state is reset at each chunk. Carry it over (pass the "
+                "returned hidden into the next chunk, detached), so the model still sees the "
+                "whole sequence"
+            )
+
+
+# ----------------------------------------------------------------------------- detach_hidden
+
+
+def test_detach_hidden_tensor_and_none(learner, device):
+    """detach_hidden(None) is None; a tensor comes back with its values and without a graph."""
+    if learner.detach_hidden(None) is not None:
+        raise fail("called detach_hidden(None); expected None (nothing to detach)")
+    leaf = torch.randn(2, 3, 4, dtype=_dtype(device), device=device, requires_grad=True)
+    hidden = leaf * 2
+    out = learner.detach_hidden(hidden)
+    call = f"called detach_hidden(h) with h: {describe(hidden)}"
+    assert_close(out, hidden.detach(), what="the result", call=call)
+    if out.requires_grad or out.grad_fn is not None:
+        raise fail(f"{call}; the result still tracks gradients; return h.detach()")
+    if hidden.grad_fn is None:
+        raise fail(
+            f"{call}; afterwards h itself has no grad_fn: it was detached in place (detach_()); "
+            "return a detached tensor and leave the argument alone"
+        )
+
+
+def test_detach_hidden_lstm_tuple(learner, device):
+    """detach_hidden((h, c)) returns a tuple in which both h and c are detached."""
+    leaf = torch.randn(2, 3, 4, dtype=_dtype(device), device=device, requires_grad=True)
+    h, c = leaf.tanh(), leaf * 3
+    call = f"called detach_hidden((h, c)) with h, c: {describe(h)}"
+    out = learner.detach_hidden((h, c))
+    if not isinstance(out, tuple) or len(out) != 2:
+        raise fail(f"{call}; returned {describe(out)}, expected a tuple (h, c) like the argument")
+    for name, got, want in (("h", out[0], h), ("c", out[1], c)):
+        assert_close(got, want.detach(), what=f"the returned {name}", call=call)
+        if got.requires_grad or got.grad_fn is not None:
+            raise fail(
+                f"{call}; the returned {name} still tracks gradients; detach both h and c "
+                "(an LSTM's cell state carries the graph as much as h does)"
+            )
+        if want.grad_fn is None:
+            raise fail(
+                f"{call}; afterwards the argument {name} has no grad_fn: it was detached in place "
+                "(detach_()); return new detached tensors and leave the argument alone"
+            )
+
+
+# ----------------------------------------------------------------------------- train_tbptt
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_chunks_cover_the_sequence_in_order(learner, reference, device, seed, cell):
+    """The model sees consecutive time chunks, the last one shorter; one loss per chunk."""
+    for index, divides in enumerate((False, True)):
+        model, inputs, targets, chunk = _setup(seed, 10 + index, device, cell, divides=divides)
+        steps = inputs.shape[1]
+        n_chunks = math.ceil(steps / chunk)
+        spy, _, losses, call = _train(learner, model, inputs, targets, chunk, nn.MSELoss(), lr=0.05)
+        _check_losses_shape(losses, n_chunks, steps, chunk, call)
+        _check_chunks(spy, inputs, chunk, call)
+    # chunk >= T: a single chunk, the whole sequence
+    model, inputs, targets, _ = _setup(seed, 12, device, cell)
+    chunk = inputs.shape[1] + 3
+    spy, _, losses, call = _train(learner, model, inputs, targets, chunk, nn.MSELoss(), lr=0.05)
+    _check_losses_shape(losses, 1, inputs.shape[1], chunk, call)
+    _check_chunks(spy, inputs, chunk, call)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_hidden_state_is_carried(learner, device, seed, cell):
+    """Each chunk starts from the previous chunk's final hidden state, not from zeros."""
+    model, inputs, targets, chunk = _setup(seed, 20, device, cell)
+    spy, _, losses, call = _train(learner, model, inputs, targets, chunk, nn.MSELoss(), lr=0.05)
+    _check_losses_shape(losses, math.ceil(inputs.shape[1] / chunk), inputs.shape[1], chunk, call)
+    _check_carried(spy, call)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_backward_stops_at_the_chunk_start(learner, device, seed, cell):
+    """The hidden state is detached between chunks: no backward reaches an earlier chunk."""
+    model, inputs, targets, chunk = _setup(seed, 30, device, cell)
+    _, optimizer, losses, call = _train(
+        learner, model, inputs, targets, chunk, nn.MSELoss(), lr=0.05
+    )
+    _check_losses_shape(losses, math.ceil(inputs.shape[1] / chunk), inputs.shape[1], chunk, call)
+    snaps = optimizer.snapshots
+    for k in range(1, len(snaps)):
+        before, after = snaps[k - 1], snaps[k]
+        if before is None or after is None:
+            continue
+        end = k * chunk
+        if not torch.equal(before[:, :end], after[:, :end]):
+            raise fail(
+                f"{call}; the backward of chunk {k} changed the gradient of the inputs of steps "
+                f"before {end}, which belong to earlier chunks: backpropagation crossed the chunk "
+                "boundary. Detach the carried hidden state before each chunk"
+            )
+
+
+def test_one_optimizer_step_per_chunk(learner, device, seed):
+    """optimizer.step() runs once after each chunk's backward, not once at the end."""
+    model, inputs, targets, chunk = _setup(seed, 40, device, "gru")
+    n_chunks = math.ceil(inputs.shape[1] / chunk)
+    _, optimizer, losses, call = _train(
+        learner, model, inputs, targets, chunk, nn.MSELoss(), lr=0.05
+    )
+    if optimizer.steps != n_chunks:
+        raise fail(
+            f"{call}; optimizer.step() was called {optimizer.steps} time(s) for {n_chunks} chunks; "
+            "step once per chunk, right after that chunk's backward (zero_grad before each chunk)"
+        )
+    _check_losses_shape(losses, n_chunks, inputs.shape[1], chunk, call)
+
+
+def _simulate_no_zero_grad(model, inputs, targets, chunk, loss_fn, lr):
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.5)
+    hidden, losses = None, []
+    for start in range(0, inputs.shape[1], chunk):
+        if hidden is not None:
+            hidden = (
+                tuple(h.detach() for h in hidden) if isinstance(hidden, tuple) else hidden.detach()
+            )
+        out, hidden = model(inputs[:, start : start + chunk], hidden)
+        loss = loss_fn(out, targets[:, start : start + chunk])
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def _agree(got: list[float], want: list[float], rtol: float, atol: float) -> bool:
+    return all(abs(g - e) <= atol + rtol * abs(e) for g, e in zip(got, want, strict=True))
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_twin_run_matches_reference(learner, reference, device, seed, cell):
+    """Losses, final weights and input gradients equal a correct run's on the same data."""
+    model, inputs, targets, chunk = _setup(seed, 50, device, cell)
+    initial = copy.deepcopy(model)
+    loss_fn = nn.MSELoss()
+    expected, got, ref_inputs = _twins(
+        learner, reference, model, inputs, targets, chunk, loss_fn, lr=0.05
+    )
+    spy, _, losses, call = got
+    ref_spy, _, ref_losses, _ = expected
+    n_chunks = math.ceil(inputs.shape[1] / chunk)
+    _check_losses_shape(losses, n_chunks, inputs.shape[1], chunk, call)
+    _check_chunks(spy, inputs, chunk, call)
+    _check_carried(spy, call)
+    tol = _tol(device)
+    if not _agree(losses, ref_losses, **tol):
+        sim = _simulate_no_zero_grad(initial, inputs.detach(), targets, chunk, loss_fn, lr=0.05)
+        if _agree(losses, sim, rtol=1e-6, atol=1e-9):
+            raise fail(
+                f"{call}: the losses follow a run in which the gradients are never cleared: "
+                "call optimizer.zero_grad() before each chunk's backward"
+            )
+        first = next(i for i in range(n_chunks) if not _agree([losses[i]], [ref_losses[i]], **tol))
+        raise fail(
+            f"{call}: losses[{first}] is {losses[first]:.6g}, a correct run on the same model and "
+            f"data gives {ref_losses[first]:.6g} (the earlier losses agree); {_PER_CHUNK}"
+        )
+    for name, value in ref_spy.inner.state_dict().items():
+        assert_close(
+            spy.inner.state_dict()[name], value, what=f"the trained {name}", call=call, **tol
+        )
+    if inputs.grad is not None or ref_inputs.grad is not None:
+        assert_close(
+            inputs.grad,
+            ref_inputs.grad,
+            what="inputs.grad (each chunk's loss differentiated w.r.t. its own inputs only)",
+            call=call,
+            **tol,
+        )
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_trains_the_given_char_rnn(learner, reference, device, seed, cell):
+    """train_tbptt drives the CharRNN of the exercise on a token sequence, like the reference."""
+    rng = seed.python_random(60)
+    vocab = rng.randint(5, 9)
+    torch.manual_seed(seed.value + 60)
+    model = reference.CharRNN(vocab, rng.randint(3, 5), rng.randint(6, 9), cell=cell)
+    model = model.to(device, _dtype(device))
+    text = seed.randint(0, vocab, (1, rng.randint(20, 30) + 1), device=device, offset=60)
+    inputs, targets = text[:, :-1], text[:, 1:]
+    chunk = rng.randint(4, 7)
+
+    def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+    before = (inputs.clone(), targets.clone())
+    expected, got, _ = _twins(learner, reference, model, inputs, targets, chunk, loss_fn, lr=0.3)
+    spy, _, losses, call = got
+    call = call.replace("a CharRNN", f"a CharRNN(cell={cell!r})")
+    ref_spy, _, ref_losses, _ = expected
+    _check_losses_shape(losses, math.ceil(inputs.shape[1] / chunk), inputs.shape[1], chunk, call)
+    _check_chunks(spy, inputs, chunk, call)
+    _check_carried(spy, call)
+    tol = _tol(device)
+    if not _agree(losses, ref_losses, **tol):
+        raise fail(
+            f"{call}: the losses {[round(v, 5) for v in losses]} differ from a correct run's "
+            f"{[round(v, 5) for v in ref_losses]}; {_PER_CHUNK}"
+        )
+    for name, value in ref_spy.inner.state_dict().items():
+        assert_close(
+            spy.inner.state_dict()[name], value, what=f"the trained {name}", call=call, **tol
+        )
+    if not (torch.equal(inputs, before[0]) and torch.equal(targets, before[1])):
+        raise fail(f"{call}; inputs or targets were changed in place; leave them as given")
+
+
+def test_inputs_and_targets_not_modified(learner, device, seed):
+    """train_tbptt leaves inputs and targets as they were given."""
+    model, inputs, targets, chunk = _setup(seed, 70, device, "lstm")
+    before = (inputs.detach().clone(), targets.clone())
+    _, _, _, call = _train(learner, model, inputs, targets, chunk, nn.MSELoss(), lr=0.05)
+    for name, now, then in (
+        ("inputs", inputs.detach(), before[0]),
+        ("targets", targets, before[1]),
+    ):
+        if not torch.equal(now, then):
+            raise fail(f"{call}; {name} was changed in place; leave it as given")
+
+
+def test_chunk_below_one_raises(learner, device, seed):
+    """chunk < 1 raises ValueError (there would be no chunks, or an endless loop)."""
+    model, inputs, targets, _ = _setup(seed, 80, device, "gru")
+    for chunk in (-2, 0):
+        call = f"called train_tbptt(model, inputs, targets, chunk={chunk}, ...)"
+        spy = Spy(model, limit=4 * inputs.shape[1], call=call)
+        optimizer = torch.optim.SGD(spy.parameters(), lr=0.1)
+        try:
+            _call(
+                learner.train_tbptt,
+                spy,
+                inputs,
+                targets,
+                chunk=chunk,
+                optimizer=optimizer,
+                loss_fn=nn.MSELoss(),
+                call=call,
+            )
+        except ValueError:
+            continue
+        raise fail(f"{call}; expected ValueError (chunk must be at least 1), but it returned")
