@@ -34,8 +34,9 @@ from torch.nn import functional as F
 from pytorch_path.checks import describe, expect_raises, fail
 from pytorch_path.data import digits_split
 
-#: Honest runs of the main config reach 0.91 or more on validation (the reference, over
-#: 1000 seeds); this floor leaves a wide margin and still catches a run that does not learn.
+#: Honest runs of the main config reach 0.92 or more on validation (the reference, over
+#: 1000 seeds; the median is 0.96); this floor leaves a wide margin and still catches a run
+#: that does not learn (a wrong lr, missing zero_grad, a wrong loss).
 VAL_ACCURACY_FLOOR = 0.85
 SUMMARY_TYPES = {
     "best_val_accuracy": float,
@@ -115,7 +116,7 @@ class _Lookup:
         empty = np.zeros(0, dtype=np.int64)
         if not isinstance(x, torch.Tensor) or x.dim() < 1 or not x.is_floating_point():
             return "unknown", empty
-        flat = x.detach().to("cpu", torch.float64).reshape(len(x), -1)
+        flat = x.detach().to("cpu").to(torch.float64).reshape(len(x), -1)
         if flat.shape[1] != 64:
             return "unknown", empty
         scaled = flat * 16
@@ -204,7 +205,7 @@ class _Spy:
         split, idx = self.lookup.find(args[0] if args else None)
         logits = None
         if isinstance(output, torch.Tensor) and output.dim() == 2:
-            logits = output.detach().to("cpu", torch.float64).numpy().copy()
+            logits = output.detach().to("cpu").to(torch.float64).numpy().copy()
         self.forwards.append(_Forward(module.training, torch.is_grad_enabled(), split, idx, logits))
 
 
@@ -919,7 +920,7 @@ def test_fit_logs_the_right_numbers(runner):
 # ----------------------------------------------------------------------------- fit: best.pt
 
 
-def _load_best(run: _Run) -> nn.Module:
+def _best_state(run: _Run) -> dict[str, Any]:
     path = run.out_dir / "best.pt"
     if not path.is_file():
         raise fail(f"{run.call}; out_dir has no best.pt: save the best model's state_dict there")
@@ -930,8 +931,13 @@ def _load_best(run: _Run) -> nn.Module:
             f"{run.call}; torch.load(best.pt, map_location='cpu', weights_only=True) failed: "
             f"{str(exc).splitlines()[0][:200]}. Save model.state_dict(), not the model"
         ) from None
-    if not isinstance(state, dict):
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise fail(f"{run.call}; best.pt holds {describe(state)}; save model.state_dict()")
+    return state
+
+
+def _load_best(run: _Run) -> nn.Module:
+    state = _best_state(run)
     model = run.build(copy.deepcopy(run.resolved))
     try:
         model.load_state_dict(state)
@@ -1148,7 +1154,7 @@ def test_fit_is_reproducible_from_its_seed(runner):
     first, again, other = runner("short"), runner("short_again"), runner("short_other_seed")
     rows_a, rows_b = _log_values(_log(first)), _log_values(_log(again))
     exact = first.device.type == "cpu"
-    same = rows_a == rows_b if exact else np.allclose(rows_a, rows_b, rtol=1e-5, atol=1e-6)
+    same = rows_a == rows_b if exact else np.allclose(rows_a, rows_b, rtol=1e-3, atol=1e-4)
     if len(rows_a) != len(rows_b) or not same:
         diff = next(
             (i for i, (a, b) in enumerate(zip(rows_a, rows_b, strict=False)) if a != b),
@@ -1159,10 +1165,10 @@ def test_fit_is_reproducible_from_its_seed(runner):
             f"differ from epoch {diff + 1}: seed torch (torch.manual_seed(cfg['seed'])) before "
             "building the model, and give the DataLoader a generator seeded from cfg['seed']"
         )
-    state_a = torch.load(first.out_dir / "best.pt", map_location="cpu", weights_only=True)
-    state_b = torch.load(again.out_dir / "best.pt", map_location="cpu", weights_only=True)
+    state_a, state_b = _best_state(first), _best_state(again)
+    tol = 0.0 if exact else 1e-3
     if state_a.keys() != state_b.keys() or not all(
-        torch.allclose(state_a[k].float(), state_b[k].float(), rtol=1e-5, atol=1e-6)
+        torch.allclose(state_a[k].float(), state_b[k].float(), rtol=tol, atol=tol / 10)
         for k in state_a
     ):
         raise fail(f"{first.call} twice; the two best.pt files differ")

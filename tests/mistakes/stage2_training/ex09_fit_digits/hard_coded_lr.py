@@ -103,9 +103,7 @@ def make_optimizer(model: nn.Module, config: dict[str, Any]) -> torch.optim.Opti
             momentum=config["momentum"],
             weight_decay=config["weight_decay"],
         )
-    return torch.optim.Adam(
-        model.parameters(), lr=0.5, weight_decay=config["weight_decay"]
-    )
+    return torch.optim.Adam(model.parameters(), lr=0.5, weight_decay=config["weight_decay"])
 
 
 def make_scheduler(

@@ -9,11 +9,9 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -217,7 +215,6 @@ def fit(config: dict[str, Any], *, out_dir: Path, device: torch.device | str) ->
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "config.json").write_text(json.dumps(cfg, indent=2) + "\n", encoding="utf-8")
-
 
     splits = digits_split(seed=cfg["split_seed"])
     train_loader = DataLoader(

@@ -223,7 +223,10 @@ def fit(config: dict[str, Any], *, out_dir: Path, device: torch.device | str) ->
 
     splits = digits_split(seed=cfg["split_seed"])
     train_loader = DataLoader(
-        TensorDataset(torch.cat([splits["train"][0], splits["val"][0]]), torch.cat([splits["train"][1], splits["val"][1]])),
+        TensorDataset(
+            torch.cat([splits["train"][0], splits["val"][0]]),
+            torch.cat([splits["train"][1], splits["val"][1]]),
+        ),
         batch_size=cfg["batch_size"],
         shuffle=True,
         generator=torch.Generator().manual_seed(cfg["seed"]),
