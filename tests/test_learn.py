@@ -234,7 +234,8 @@ def test_notebook_api(mini_copy: Project, monkeypatch) -> None:
     assert "<table>" in results._repr_html_() and "1.2" in results._repr_html_()
     text = str(results)
     assert "1.1" in text and "Points 4/10" in text
-    assert repr(results).startswith("<Results 1.1,1.2: 4/10 points")
+    assert repr(results) == text
+    assert results.summary().startswith("<Results 1.1,1.2: 4/10 points")
     hints = pytorch_path.hint("1.6", target="learner")
     assert str(hints) == "1.6 hint 1/1: Multiply by two, then by three."
     assert "**1.6 · hint 1/1**" in hints._repr_markdown_()

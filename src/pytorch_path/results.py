@@ -204,13 +204,17 @@ class Results:
         """True when there was something to run and every exercise passed."""
         return bool(self.exercises) and all(e.status is Status.PASSED for e in self.exercises)
 
-    def __repr__(self) -> str:
-        """A one-line summary (the full data is in :meth:`to_dict`)."""
+    def summary(self) -> str:
+        """A one-line summary: points, statuses and seed."""
         counts = ", ".join(f"{self.count(s)} {STATUS_LABELS[s]}" for s in Status if self.count(s))
         return (
             f"<Results {self.selection or 'all'}: {self.points_earned:g}/"
             f"{self.points_possible:g} points; {counts or 'nothing run'}; seed {self.seed}>"
         )
+
+    def __repr__(self) -> str:
+        """The terminal report, so a Python prompt shows the table (data: :meth:`to_dict`)."""
+        return str(self)
 
     def __str__(self) -> str:
         """The terminal report, as plain text."""
