@@ -12,9 +12,10 @@ from pytorch_path.curriculum import Project
 
 
 @pytest.fixture
-def in_mini(mini: Project, monkeypatch: pytest.MonkeyPatch) -> Project:
-    monkeypatch.chdir(mini.root)
-    return mini
+def in_mini(mini_copy: Project, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A private copy of the fixture curriculum as the working directory (check writes progress)."""
+    monkeypatch.chdir(mini_copy.root)
+    return mini_copy
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

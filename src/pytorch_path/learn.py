@@ -59,11 +59,14 @@ def check_and_record(
     """Run ``check`` in this process and update the target's progress file.
 
     Returns the results and a warning (empty unless the progress file was corrupt).
+    Checking the project's reference solutions records nothing.
     """
     from pytorch_path.runner import check, resolve_target
 
     folder = resolve_target(target, project)
     results = check(selection, project=project, target=folder, seed=seed, device=device)
+    if folder.resolve() == project.solutions_dir.resolve():
+        return results, ""  # the reference solutions are not a learner's workspace
     progress = Progress.load(folder)
     progress.record(results)
     progress.save()
