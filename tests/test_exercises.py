@@ -35,7 +35,7 @@ def solution_runs() -> dict[int, Results]:
 
 @pytest.fixture(scope="module")
 def stub_run() -> Results:
-    return check("all", project=PROJECT, seed=5)
+    return check("all", project=PROJECT, target=PROJECT.curriculum_dir, seed=5)
 
 
 def _explain(result) -> str:

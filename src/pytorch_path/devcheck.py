@@ -162,7 +162,7 @@ def behaviour_problems(
     selection = ",".join(ex.id for ex in exercises)
     say = progress or (lambda _msg: None)
     say("stubs")
-    stub_results = check(selection, project=project, seed=seed)
+    stub_results = check(selection, project=project, target=project.curriculum_dir, seed=seed)
     for result in stub_results.exercises:
         if result.status is not Status.NOT_STARTED:
             problems.append(

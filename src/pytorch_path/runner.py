@@ -575,7 +575,7 @@ def _spawn(
     from pytorch_path.sandbox import Limits, bwrap_prefix, child_env
 
     wall = settings.wall_s()
-    limits = Limits(wall_s=wall, cpu_s=int(wall) + 30, memory_mb=settings.memory_mb)
+    limits = Limits(cpu_s=int(wall) + 30, memory_mb=settings.memory_mb)
     token = secrets.token_hex(16)
     work = root / "work"
     read_fd, write_fd = os.pipe()
@@ -600,8 +600,6 @@ def _spawn(
         str(write_fd),
         "--cpu-s",
         str(limits.cpu_s),
-        "--wall-s",
-        str(wall),
     ]
     if limits.memory_mb is not None:
         cmd += ["--memory-mb", str(limits.memory_mb)]

@@ -37,10 +37,8 @@ NOBODY = 65534
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one grading child."""
+    """Resource limits of one grading child (the parent enforces its wall clock)."""
 
-    wall_s: float
-    """Wall-clock seconds before the whole process group is killed."""
     cpu_s: int
     """CPU seconds (RLIMIT_CPU) before the kernel stops the child."""
     memory_mb: int | None
@@ -158,7 +156,6 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--solutions", type=Path, default=None)
     parser.add_argument("--cpu-s", type=int, required=True)
     parser.add_argument("--memory-mb", type=int, default=None)
-    parser.add_argument("--wall-s", type=float, required=True)
     parser.add_argument("--drop-privileges", action="store_true")
     return parser.parse_args(argv)
 
@@ -168,7 +165,7 @@ def child_main(argv: Sequence[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     token = sys.stdin.readline().strip()
     channel = os.fdopen(args.channel_fd, "w", buffering=1, encoding="utf-8")
-    apply_limits(Limits(wall_s=args.wall_s, cpu_s=args.cpu_s, memory_mb=args.memory_mb))
+    apply_limits(Limits(cpu_s=args.cpu_s, memory_mb=args.memory_mb))
     if args.drop_privileges:
         drop_privileges()
 
