@@ -474,46 +474,200 @@ def call_learner(
     hints: Mapping[str, str] | None = None,
     **kwargs: Any,
 ) -> Any:
-    r"""Call learner code, explaining well-known ``RuntimeError``\ s.
+    r"""Call learner code (``learner.fn`` or a bound ``learner.run``), explaining known errors.
 
-    When the error's text contains a key of ``hints``, the learner gets a failure
-    naming the call, the error's first line and that key's advice. Every other
-    exception passes through unchanged, ``NotImplementedError`` included (it
-    subclasses ``RuntimeError``, and must reach the engine to report "not started").
+    When the learner's exception is a ``RuntimeError`` (or ``TypeError``/``AttributeError``)
+    whose text contains a key of ``hints``, the learner gets a failure naming the call, the
+    error's first line and that key's advice. Every other error passes through unchanged,
+    so the engine still reports the stub's ``NotImplementedError`` as "not started".
     """
+    from pytorch_path.scenario import LearnerError
+
     try:
         return fn(*args, **kwargs)
+    except LearnerError as exc:
+        if exc.is_a("NotImplementedError"):
+            raise
+        advice = _hint_for(exc.message, hints)
+        if advice is not None and exc.is_a("RuntimeError", "TypeError", "AttributeError"):
+            first = exc.message.strip().splitlines()[0] if exc.message.strip() else exc.type_name
+            where = ""
+            if exc.last_frame is not None:
+                where = f" (in {exc.last_frame.name}, line {exc.last_frame.lineno})"
+            raise fail(f"{call} raised {exc.type_name}: {first}{where}; {advice}") from None
+        raise
     except NotImplementedError:
         raise
-    except RuntimeError as exc:
+    except RuntimeError as exc:  # learner code run in-process by a grader not yet on scenarios
         text = str(exc).strip()
-        for needle, advice in (hints or {}).items():
-            if needle in text:
-                first = text.splitlines()[0] if text else type(exc).__name__
-                raise fail(f"{call} raised RuntimeError: {first}; {advice}") from exc
+        advice = _hint_for(text, hints)
+        if advice is not None:
+            first = text.splitlines()[0] if text else type(exc).__name__
+            raise fail(f"{call} raised RuntimeError: {first}; {advice}") from exc
         raise
+
+
+def _hint_for(text: str, hints: Mapping[str, str] | None) -> str | None:
+    for needle, advice in (hints or {}).items():
+        if needle in text:
+            return advice
+    return None
 
 
 def expect_raises(
     fn: Callable[..., Any],
-    exc: type[BaseException] | tuple[type[BaseException], ...],
+    exc: str | type[BaseException] | tuple[str | type[BaseException], ...],
     *args: Any,
     what: str,
     **kwargs: Any,
-) -> BaseException:
-    """Call ``fn`` and check it raises ``exc``; a learner-facing failure if it returns."""
-    names = exc.__name__ if isinstance(exc, type) else " or ".join(e.__name__ for e in exc)
+) -> Any:
+    """Call ``fn`` and check that the learner's code raises ``exc`` (class names or classes).
+
+    Returns the learner's error (a :class:`~pytorch_path.scenario.LearnerError`). A
+    learner-facing failure if the call returns or raises something else.
+    """
+    from pytorch_path.scenario import LearnerError
+
+    wanted = exc if isinstance(exc, tuple) else (exc,)
+    names = tuple(e if isinstance(e, str) else e.__name__ for e in wanted)
+    shown = " or ".join(names)
     try:
         fn(*args, **kwargs)
-    except exc as caught:
-        return caught
+    except LearnerError as caught:
+        if caught.is_a(*names):
+            return caught
+        if caught.is_a("NotImplementedError"):
+            raise
+        raise fail(f"{what}: expected {shown} to be raised, got {caught}") from None
     except NotImplementedError:
         raise  # the stub: reported as not started
     except Exception as other:
+        if type(other).__name__ in names or any(k.__name__ in names for k in type(other).__mro__):
+            return other
         raise fail(
-            f"{what}: expected {names} to be raised, got {type(other).__name__}: {other}"
+            f"{what}: expected {shown} to be raised, got {type(other).__name__}: {other}"
         ) from other
-    raise fail(f"{what}: expected {names} to be raised, but the call returned normally")
+    raise fail(f"{what}: expected {shown} to be raised, but the call returned normally")
+
+
+# ----------------------------------------------------------------------------- shared kit
+
+
+#: Default comparison tolerances per dtype (``rtol``, ``atol``).
+TOLERANCES: dict[torch.dtype, tuple[float, float]] = {
+    torch.float64: (1e-7, 1e-10),
+    torch.float32: (1e-5, 1e-6),
+    torch.float16: (1e-3, 1e-3),
+    torch.bfloat16: (1.6e-2, 1e-2),
+}
+
+
+def tolerance(
+    dtype: torch.dtype = torch.float32, device: str | torch.device | None = None
+) -> dict[str, float]:
+    """``{"rtol": …, "atol": …}`` for comparing results of ``dtype`` computed on ``device``.
+
+    Accelerators reorder reductions (and use TF32 on CUDA), so their float32 tolerance is
+    wider than the CPU's. Use as ``assert_close(got, want, **tolerance(x.dtype, x.device))``.
+    """
+    rtol, atol = TOLERANCES.get(dtype, (0.0, 0.0))
+    kind = torch.device(device).type if device is not None else "cpu"
+    if kind in ("cuda", "mps") and dtype == torch.float32:
+        rtol, atol = max(rtol, 1e-3), max(atol, 1e-4)
+    return {"rtol": rtol, "atol": atol}
+
+
+def assert_state_dict_close(
+    actual: Any,
+    expected: Mapping[str, Any],
+    *,
+    what: str = "the state dict",
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+    call: str | None = None,
+) -> None:
+    """Compare two state dicts: the same keys, then each tensor with :func:`assert_close`."""
+    head = _prefix(what, call)
+    if not isinstance(actual, Mapping):
+        raise fail(f"{head} should be a dict of tensors (a state_dict), got {describe(actual)}")
+    missing = [k for k in expected if k not in actual]
+    extra = [k for k in actual if k not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {sorted(map(str, missing))[:5]}")
+        if extra:
+            parts.append(f"unexpected {sorted(map(str, extra))[:5]}")
+        raise fail(f"{head} has different keys: {'; '.join(parts)}")
+    for key, want in expected.items():
+        got = actual[key]
+        if isinstance(want, _Tensor):
+            assert_close(
+                got, want, what=f"{what}[{key!r}]", rtol=rtol, atol=atol, call=call,
+                check_device=False,
+            )  # fmt: skip
+        elif got != want:
+            raise fail(f"{head}[{key!r}] is {got!r}, expected {want!r}")
+
+
+def assert_unchanged(
+    after: Any, before: Any, *, what: str = "the input", call: str | None = None
+) -> None:
+    """Check that an input came back from the learner's code as it was given (no in-place edit).
+
+    ``after`` is the input as the scenario saw it once the learner's code returned; ``before``
+    is the judge's own copy.
+    """
+    if isinstance(before, _Tensor):
+        same = (
+            isinstance(after, _Tensor)
+            and after.shape == before.shape
+            and after.dtype == before.dtype
+            and (
+                after.device.type == "meta"
+                or bool(
+                    (after.detach().cpu() == before.detach().cpu()).all() | _both_nan(after, before)
+                )
+            )
+        )
+    elif isinstance(before, Mapping):
+        same = isinstance(after, Mapping) and set(after) == set(before)
+        if same:
+            for key in before:
+                assert_unchanged(after[key], before[key], what=f"{what}[{key!r}]", call=call)
+            return
+    else:
+        same = after == before
+    if not same:
+        raise fail(
+            f"{_prefix(what, call)} was changed in place by your code; work on a copy "
+            "(or build a new tensor) and leave the inputs as they were given"
+        )
+
+
+def _both_nan(a: torch.Tensor, b: torch.Tensor) -> Any:
+    if not a.is_floating_point():
+        return torch.zeros((), dtype=torch.bool)
+    return (_isnan(a.detach().cpu()) & _isnan(b.detach().cpu())).all()
+
+
+def name_the_mistake(
+    got: Any,
+    mistakes: Iterable[tuple[Any, str]],
+    agree: Callable[[Any, Any], bool],
+) -> str | None:
+    """The advice of the first simulated mistake whose result ``agree``\s with ``got``.
+
+    ``mistakes`` pairs what a known mistake produces (computed by the judge) with the
+    sentence that names it; graders raise ``fail(f"{call}: {advice}")`` with the result.
+    """
+    for simulated, advice in mistakes:
+        try:
+            if agree(got, simulated):
+                return advice
+        except (TypeError, ValueError, RuntimeError, IndexError):
+            continue
+    return None
 
 
 _OWN = {name: globals()[name] for name in ("assert_close", "assert_tensor", "CheckFailure", "fail")}

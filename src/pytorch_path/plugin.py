@@ -41,6 +41,7 @@ from pytorch_path import checks, devices
 from pytorch_path.curriculum import Exercise, Project, learner_path
 from pytorch_path.loader import LearnerLoadError, load_module, unload
 from pytorch_path.results import Status
+from pytorch_path.scenario import LearnerError, Side, Transport, WireError, execute, is_scenario
 
 #: Seconds a test's teardown may take even when the exercise's budget is spent.
 _TEARDOWN_GRACE_S = 5.0
@@ -136,6 +137,47 @@ class Learner:
             ) from None
 
 
+class LocalTransport:
+    """Runs scenarios in this process on a module loaded on first use (``check``, the reference).
+
+    Arguments and answers still go through the wire's encoding, so a scenario sees the same
+    values in ``check`` as in ``grade``, and the caller's tensors are never the module's.
+    """
+
+    def __init__(self, load: Callable[[], ModuleType], learner_file: Path | None) -> None:
+        """``load()`` imports the module; ``learner_file`` marks its frames in tracebacks."""
+        self._load = load
+        self._module: ModuleType | LearnerLoadError | None = None
+        self._learner_file = learner_file
+
+    @property
+    def module(self) -> ModuleType | None:
+        """The module, once loaded."""
+        return self._module if isinstance(self._module, ModuleType) else None
+
+    def run(self, grader: Path, name: str, fn: Callable[..., Any], payload: bytes) -> bytes:
+        """Run ``fn`` on the module with the decoded payload; return the encoded answer."""
+        if self._module is None:
+            try:
+                self._module = self._load()
+            except LearnerLoadError as exc:
+                self._module = exc
+        if isinstance(self._module, LearnerLoadError):
+            raise self._module
+        return execute(
+            self._module,
+            fn,
+            payload,
+            name=name,
+            learner_file=self._learner_file,
+            passthrough=(LearnerTimeoutError,),
+        )
+
+
+TransportFactory = Callable[[Exercise, Path, str], Transport]
+"""Builds the learner's transport for an exercise (its learner file, shown name)."""
+
+
 @dataclass
 class TestRecord:
     """What the plugin observed of one test, before results are assembled."""
@@ -176,6 +218,10 @@ class RunConfig:
     """Overrides each exercise's ``time_limit_s`` when given."""
     display_root: Path | None = None
     """Learner paths in messages are shown relative to this folder when possible."""
+    learner_transport: TransportFactory | None = None
+    """Where learner scenarios run (default: in this process); ``grade``'s judge sets a worker."""
+    reference_cache: Path | None = None
+    """A folder caching the reference side's answers across the submissions of a batch."""
 
     def grader_for(self, ex: Exercise) -> Path:
         """The grader file of ``ex`` under this run's graders folder."""
@@ -210,6 +256,8 @@ class GraderPlugin:
         self.collect_errors: dict[str, str] = {}
         self._by_grader = {str(config.grader_for(ex).resolve()): ex for ex in config.exercises}
         self._modules: dict[tuple[str, str], Learner | ModuleType | LearnerLoadError] = {}
+        self._sides: dict[tuple[str, str], Side] = {}
+        self._available = {d: devices.is_available(d) for d in config.devices}
         self._spent: dict[str, float] = {}
         self._device_skips: set[str] = set()
         self._armed = False
@@ -248,7 +296,7 @@ class GraderPlugin:
             if kind == "learner":
                 path = self.learner_file(ex)
             else:
-                path = (self.config.solutions_dir or self.config.project.solutions_dir) / ex.relpath
+                path = self.reference_file(ex)
             shown = _shown(path, self.config.display_root)
             try:
                 module = load_module(path, display=shown)
@@ -279,13 +327,47 @@ class GraderPlugin:
 
     @pytest.fixture(name="learner")
     def learner_fixture(self, request: pytest.FixtureRequest) -> Any:
-        """The learner's module for this exercise (imported once per run)."""
-        return self._load("learner", self._exercise(request))
+        """The learner's side: ``learner.run(scenario, *data)`` and ``learner.fn(*data)``."""
+        ex = self._exercise(request)
+        if not _uses_scenarios(request.module):
+            return self._load("learner", ex)  # a grader not yet written with scenarios
+        return self._side("learner", ex, Path(request.node.path))
 
     @pytest.fixture(name="reference")
     def reference_fixture(self, request: pytest.FixtureRequest) -> Any:
-        """The reference solution's module for this exercise."""
-        return self._load("reference", self._exercise(request))
+        """The reference solution's side, always run in this (trusted) process."""
+        ex = self._exercise(request)
+        if not _uses_scenarios(request.module):
+            return self._load("reference", ex)
+        return self._side("reference", ex, Path(request.node.path))
+
+    def _side(self, kind: str, ex: Exercise, grader: Path) -> Side:
+        key = (kind, ex.id)
+        side = self._sides.get(key)
+        if side is not None:
+            return side
+        if kind == "learner":
+            path = self.learner_file(ex)
+            shown = _shown(path, self.config.display_root)
+            factory = self.config.learner_transport
+            transport: Transport = (
+                factory(ex, path, shown)
+                if factory is not None
+                else LocalTransport(lambda: load_module(path, display=shown), path)
+            )
+        else:
+            path = self.reference_file(ex)
+            shown = _shown(path, self.config.display_root)
+            transport = LocalTransport(lambda: self._load("reference", ex), None)
+            if self.config.reference_cache is not None:
+                transport = CachedTransport(transport, self.config.reference_cache, path)
+        side = Side(kind, transport, grader, shown)
+        self._sides[key] = side
+        return side
+
+    def reference_file(self, ex: Exercise) -> Path:
+        """The reference solution of ``ex``."""
+        return (self.config.solutions_dir or self.config.project.solutions_dir) / ex.relpath
 
     @pytest.fixture(name="seed")
     def seed_fixture(self, request: pytest.FixtureRequest) -> Seed:
@@ -348,6 +430,13 @@ class GraderPlugin:
         if self._use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._old_handler or signal.SIG_DFL)
+        for side in self._sides.values():
+            closer = getattr(side._transport, "close", None)
+            if callable(closer):
+                closer()
+            module = getattr(side._transport, "module", None)
+            if isinstance(module, ModuleType):
+                unload(module)
         for loaded in self._modules.values():
             if isinstance(loaded, Learner):
                 unload(loaded.module)
@@ -465,7 +554,10 @@ class GraderPlugin:
             return  # keep the first problem (e.g. the call's failure over teardown's)
         if report.skipped:
             record.status = Status.SKIPPED
-            record.device_skip = item.nodeid in self._device_skips
+            # Only a test parametrised on a device this machine lacks (known before any
+            # learner code ran) is a free skip; any other skip is reported as such.
+            absent = _param_device(item)
+            record.device_skip = absent is not None and not self._available.get(absent, False)
             longrepr = report.longrepr
             message = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
             record.message = message.removeprefix("Skipped: ")
@@ -484,6 +576,13 @@ class GraderPlugin:
         shown = _shown(self.learner_file(ex), self.config.display_root)
         if isinstance(exc, LearnerLoadError):
             return Status.ERROR, str(exc)
+        if isinstance(exc, LearnerError):
+            return self._classify_learner_error(ex, exc, shown)
+        if isinstance(exc, WireError):
+            return Status.FAILED, (
+                f"what your code returned could not be read back: {exc}; return tensors, "
+                f"numbers, strings and lists/tuples/dicts of them (see {shown})"
+            )
         if isinstance(exc, LearnerTimeoutError):
             limit = self.budget_s(ex)
             return Status.TIMEOUT, (
@@ -523,6 +622,80 @@ class GraderPlugin:
             f"returns with the docstring in {shown}"
         )
 
+    def _classify_learner_error(
+        self, ex: Exercise, exc: LearnerError, shown: str
+    ) -> tuple[Status, str]:
+        if exc.kind == "load":
+            return Status.ERROR, exc.message
+        if exc.kind == "missing":
+            name = exc.extra.get("name", exc.message)
+            asked = ", ".join(ex.implement)
+            return Status.FAILED, (
+                f"{shown} does not define {name!r}; exercise {ex.id} asks for {asked} "
+                "(did you rename or delete it?)"
+            )
+        if exc.kind == "wire":
+            return Status.FAILED, f"{exc.message} (see {shown})"
+        last = exc.last_frame
+        if exc.type_name == "NotImplementedError" and exc.innermost_in_learner and last:
+            text = exc.message
+            if not text or text.startswith(f"{ex.id}:"):
+                name = text.split(":", 1)[1].strip() if text else ""
+                return Status.NOT_STARTED, (
+                    f"{name or last.name} is not implemented yet: replace the "
+                    f"`raise NotImplementedError` in {shown}, line {last.lineno}"
+                )
+        if exc.type_name == "CheckFailure" and not last:
+            return Status.FAILED, exc.message  # a check inside the grader's scenario
+        summary = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.type_name
+        if last:
+            return Status.FAILED, (
+                f"your code raised {summary} (in {last.name}, {shown}, line {last.lineno})"
+            )
+        return Status.FAILED, f"your code raised {summary} (while {shown} was being used)"
+
+
+class CachedTransport:
+    """A reference transport whose answers are kept on disk for the rest of a batch."""
+
+    def __init__(self, inner: Transport, folder: Path, solution: Path) -> None:
+        """Cache ``inner``'s answers in ``folder``; the key includes ``solution``'s bytes."""
+        import hashlib
+
+        self._inner = inner
+        self._folder = folder
+        try:
+            self._salt = hashlib.sha256(solution.read_bytes()).hexdigest()
+        except OSError:
+            self._salt = "missing"
+
+    def run(self, grader: Path, name: str, fn: Callable[..., Any], payload: bytes) -> bytes:
+        """The cached answer for this call, or the inner transport's (then cached)."""
+        import hashlib
+        import os
+
+        try:
+            grader_bytes = grader.read_bytes()
+        except OSError:
+            grader_bytes = b""
+        key = hashlib.sha256()
+        for part in (self._salt.encode(), grader_bytes, name.encode(), payload):
+            key.update(hashlib.sha256(part).digest())
+        path = self._folder / f"{key.hexdigest()}.bin"
+        try:
+            return path.read_bytes()
+        except OSError:
+            pass
+        answer = self._inner.run(grader, name, fn, payload)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            self._folder.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(answer)
+            tmp.replace(path)
+        except OSError:
+            pass
+        return answer
+
 
 def device_in_nodeid(nodeid: str) -> str | None:
     """The device a parametrised test id names (``test_x[cuda]`` → ``cuda``), if any."""
@@ -530,6 +703,21 @@ def device_in_nodeid(nodeid: str) -> str | None:
         return None
     params = nodeid[nodeid.rindex("[") + 1 : -1].split("-")
     return next((p for p in params if p in ("cpu", "cuda", "mps")), None)
+
+
+def _param_device(item: pytest.Item) -> str | None:
+    """The device type a test is parametrised on, if any."""
+    callspec = getattr(item, "callspec", None)
+    name = callspec.params.get("device") if callspec is not None else None
+    return name if isinstance(name, str) else None
+
+
+def _uses_scenarios(module: Any) -> bool:
+    """Whether a grader module is written with scenarios (it imports or defines one)."""
+    if module is None:
+        return False
+    names = vars(module)
+    return names.get("scenario") is not None or any(is_scenario(v) for v in names.values())
 
 
 def _absent_device(item: pytest.Item) -> str | None:
