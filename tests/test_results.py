@@ -7,6 +7,7 @@ import pytest
 from pytorch_path.results import (
     SCHEMA_VERSION,
     ExerciseResult,
+    Grading,
     Results,
     Status,
     TestResult,
@@ -55,7 +56,7 @@ def make_results() -> Results:
         points_possible=5.0, duration_s=0.4, tests=(test,), file="curriculum/x.py",
     )  # fmt: skip
     return Results(target="curriculum", seed=123, torch="2.x", devices=("cpu",), exercises=(ex,),
-                   selection="1", extra={"submission": "alice"})  # fmt: skip
+                   selection="1", grading=Grading(submission="alice", isolation="bubblewrap"))  # fmt: skip
 
 
 def test_schema_one_keys() -> None:
@@ -85,7 +86,7 @@ def test_schema_one_keys() -> None:
         assert key in ex
     assert ex["tests"][0]["status"] == "failed"
     assert ex["tests"][0]["message"] == "got 1, expected 2"
-    assert data["submission"] == "alice"
+    assert data["grading"]["submission"] == "alice"
     json.dumps(data)  # serialisable
 
 
@@ -108,3 +109,13 @@ def test_totals_and_all_passed() -> None:
     assert results.points_possible == 5.0
     assert not results.all_passed
     assert not Results(target="x", seed=1, torch="t", devices=()).all_passed
+
+
+def test_grading_record_round_trips_and_cannot_overwrite_schema_keys() -> None:
+    results = make_results()
+    data = results.to_dict()
+    assert data["grading"]["submission"] == "alice" and data["target"] == "curriculum"
+    back = Results.from_dict(data)
+    assert back.grading == results.grading
+    assert back.name == "alice" and back.grading_status == "graded"
+    assert Results.from_dict({**data, "grading": None}).grading is None

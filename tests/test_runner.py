@@ -8,7 +8,7 @@ import pytest
 
 from pytorch_path.curriculum import Project
 from pytorch_path.results import Status
-from pytorch_path.runner import TargetError, check, resolve_target
+from pytorch_path.runner import check
 
 
 @pytest.fixture(scope="module")
@@ -213,21 +213,6 @@ def test_broken_grader_is_an_error_not_a_pass(mini_copy: Project) -> None:
     results = check("1.2", project=mini_copy, target=mini_copy.root / "learner", seed=1)
     assert results.exercises[0].status is Status.ERROR
     assert "could not be loaded" in results.exercises[0].message
-
-
-def test_target_clone_with_curriculum_folder(tmp_path: Path, mini: Project) -> None:
-    clone = tmp_path / "alice"
-    shutil.copytree(mini.root / "learner", clone / "curriculum")
-    assert resolve_target(clone, mini) == (clone / "curriculum").resolve()
-
-
-def test_bad_targets(tmp_path: Path, mini: Project) -> None:
-    with pytest.raises(TargetError, match="does not exist"):
-        resolve_target(tmp_path / "missing", mini)
-    file = tmp_path / "file.py"
-    file.write_text("")
-    with pytest.raises(TargetError, match="is a file"):
-        resolve_target(file, mini)
 
 
 def test_callers_pytest_addopts_do_not_leak(mini: Project, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,7 +15,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from pytorch_path._version import __version__
+
 __all__ = ["Hints", "__version__", "check", "hint"]
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ def hint(ex_id: str, *, all: bool = False, target: str | Path | None = None) -> 
     """The next hint of an exercise you have not seen yet (``all=True``: every hint)."""
     from pytorch_path.curriculum import Project
     from pytorch_path.learn import next_hints
-    from pytorch_path.runner import resolve_target
+    from pytorch_path.targets import resolve_target
 
     project = Project.locate()
     folder = resolve_target(Path(target) if target is not None else None, project)

@@ -656,7 +656,7 @@ def name_the_mistake(
     mistakes: Iterable[tuple[Any, str]],
     agree: Callable[[Any, Any], bool],
 ) -> str | None:
-    """The advice of the first simulated mistake whose result ``agree``\s with ``got``.
+    r"""The advice of the first simulated mistake whose result ``agree``\s with ``got``.
 
     ``mistakes`` pairs what a known mistake produces (computed by the judge) with the
     sentence that names it; graders raise ``fail(f"{call}: {advice}")`` with the result.

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pytorch_path import __version__
+from pytorch_path._version import __version__
 from pytorch_path.curriculum import (
     TIERS,
     Exercise,
@@ -61,7 +61,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from pytorch_path import devices
     from pytorch_path.learn import check_and_record
     from pytorch_path.report import render_terminal, write_json
-    from pytorch_path.runner import TargetError
+    from pytorch_path.targets import TargetError
 
     project = _project()
     if args.device and not devices.is_available(args.device):
@@ -97,8 +97,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from pytorch_path import report
-    from pytorch_path.runner import GradeSettings, grade, new_seed, unique_names
-    from pytorch_path.sandbox import bwrap_available
+    from pytorch_path.grading import GradeSettings, grade, unique_names
+    from pytorch_path.runner import new_seed
+    from pytorch_path.sandbox import ISOLATION_LABELS, SandboxUnavailableError
 
     project = _project()
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
@@ -112,8 +113,6 @@ def cmd_grade(args: argparse.Namespace) -> int:
     for option, folder in (("--graders", args.graders), ("--solutions", args.solutions)):
         if folder is not None and not folder.is_dir():
             fail(f"{option} {folder}: no such folder")
-    if args.sandbox == "bwrap" and not bwrap_available():
-        fail("--sandbox bwrap: bubblewrap (bwrap) is not installed here")
     try:
         select(project.stages, args.stages)
     except SelectionError as exc:
@@ -128,12 +127,15 @@ def cmd_grade(args: argparse.Namespace) -> int:
         memory_mb=None if args.memory_mb == 0 else args.memory_mb,
         sandbox=args.sandbox,
     )
+    try:
+        isolation = settings.isolation()
+    except SandboxUnavailableError as exc:
+        fail(str(exc))
     submissions = [Path(s) for s in args.submissions]
     names = unique_names(submissions)
     console.print(
         f"[bold]pytorch-path grade[/] {len(submissions)} submission(s) · stages {args.stages} · "
-        f"seed {settings.seed} · isolation "
-        f"{'bubblewrap' if settings.use_bwrap() else 'separate processes (no bubblewrap)'}"
+        f"seed {settings.seed} · isolation {ISOLATION_LABELS[isolation]}"
     )
     columns = (
         TextColumn("{task.description}"),
@@ -183,7 +185,7 @@ def _grade_table(names: list[str], results: list[Any]) -> Table:
         table.add_row(
             name,
             f"{result.points_earned:g}/{result.points_possible:g}",
-            str(result.extra.get("status", "")),
+            result.grading_status,
             icons,
         )
     return table
@@ -213,7 +215,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _exercise_and_target(args: argparse.Namespace) -> tuple[Project, Exercise, Path]:
-    from pytorch_path.runner import TargetError, resolve_target
+    from pytorch_path.targets import TargetError, resolve_target
 
     project = _project()
     try:
@@ -252,7 +254,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     """``watch``: re-check the current exercise on every save; move on when it passes."""
     from pytorch_path.learn import watch
     from pytorch_path.report import render_terminal
-    from pytorch_path.runner import TargetError, resolve_target
+    from pytorch_path.targets import TargetError, resolve_target
 
     project = _project()
     try:
@@ -298,7 +300,7 @@ def cmd_progress(args: argparse.Namespace) -> int:
 
     from pytorch_path.learn import first_unfinished
     from pytorch_path.progress import Progress
-    from pytorch_path.runner import TargetError, resolve_target
+    from pytorch_path.targets import TargetError, resolve_target
 
     project = _project()
     try:
@@ -585,9 +587,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--sandbox",
-        choices=["auto", "bwrap", "none"],
+        choices=["auto", "bwrap", "process", "none"],
         default="auto",
-        help="bubblewrap isolation: auto (when installed), bwrap (required), none",
+        help="how learner code is isolated: auto (bubblewrap, else refuse), bwrap, process "
+        "(separate processes; the reference is readable), none",
     )
     p.set_defaults(func=cmd_grade)
 

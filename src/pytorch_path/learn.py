@@ -16,33 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from pytorch_path import __version__
+from pytorch_path._version import __version__
 from pytorch_path.curriculum import Exercise, Project, learner_path, select
 from pytorch_path.progress import FOLDER, Progress
 from pytorch_path.results import Results, Status
-
-WORKSPACE_MARKER = "workspace.json"
+from pytorch_path.targets import WORKSPACE_MARKER, resolve_target
 
 
 class LearnError(Exception):
     """A learner-facing problem (no solution yet, nothing to reset, …): one sentence."""
-
-
-# --------------------------------------------------------------------------- targets
-
-
-def find_workspace(start: Path | None = None) -> Path | None:
-    """The ``pytorch-path init`` workspace that holds ``start`` (default: cwd), if any."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / FOLDER / WORKSPACE_MARKER).is_file():
-            return folder
-    return None
-
-
-def default_target(project: Project) -> Path:
-    """Where the learner's files are: the workspace around cwd, else ``curriculum/``."""
-    return find_workspace() or project.curriculum_dir
 
 
 # --------------------------------------------------------------------------- checking
@@ -61,7 +43,7 @@ def check_and_record(
     Returns the results and a warning (empty unless the progress file was corrupt).
     Checking the project's reference solutions records nothing.
     """
-    from pytorch_path.runner import check, resolve_target
+    from pytorch_path.runner import check
 
     folder = resolve_target(target, project)
     results = check(selection, project=project, target=folder, seed=seed, device=device)

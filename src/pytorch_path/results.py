@@ -8,42 +8,23 @@ and nothing else. This module must not import torch.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from typing import Any
+
+from pytorch_path.statuses import _PRECEDENCE, STATUS_LABELS, Status
 
 SCHEMA_VERSION = 1
 
-
-class Status(str, Enum):
-    """Outcome of one test or one exercise."""
-
-    PASSED = "passed"
-    FAILED = "failed"
-    NOT_STARTED = "not_started"
-    ERROR = "error"
-    TIMEOUT = "timeout"
-    SKIPPED = "skipped"
-    TAMPERED = "tampered"
-
-    def __str__(self) -> str:
-        """The plain value, as the JSON report writes it."""
-        return self.value
-
-
-#: Exercise status precedence when tests disagree: the first present wins.
-_PRECEDENCE = (Status.TAMPERED, Status.ERROR, Status.TIMEOUT, Status.FAILED)
-
-#: How each status reads to a person.
-STATUS_LABELS: dict[Status, str] = {
-    Status.PASSED: "passed",
-    Status.FAILED: "failed",
-    Status.NOT_STARTED: "not started",
-    Status.ERROR: "error",
-    Status.TIMEOUT: "timed out",
-    Status.SKIPPED: "skipped",
-    Status.TAMPERED: "tampered",
-}
+__all__ = [
+    "SCHEMA_VERSION",
+    "STATUS_LABELS",
+    "ExerciseResult",
+    "Grading",
+    "Results",
+    "Status",
+    "TestResult",
+    "exercise_status",
+]
 
 
 @dataclass(frozen=True)
@@ -166,6 +147,55 @@ class ExerciseResult:
         )
 
 
+@dataclass(frozen=True)
+class Grading:
+    """How one submission of a ``grade`` batch was graded (absent from ``check`` results)."""
+
+    submission: str
+    """The submission's report name (unique in the batch)."""
+    path: str = ""
+    """The submission folder as given."""
+    status: str = "graded"
+    """``graded``; ``timeout``, ``crashed`` (grading ended early) or ``missing`` (no folder)."""
+    isolation: str = ""
+    """How the learner's code was isolated: ``bubblewrap``, ``process …`` or ``none``."""
+    wall_s: float = 0.0
+    """Seconds the submission took to grade."""
+    output: str = ""
+    """What the learner's code printed (capped)."""
+    output_truncated: bool = False
+    """Whether ``output`` was cut."""
+    notes: tuple[str, ...] = ()
+    """Sentences about files that were not graded (links, oversized files, …)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``"grading"`` object of the JSON report."""
+        return {
+            "submission": self.submission,
+            "path": self.path,
+            "status": self.status,
+            "isolation": self.isolation,
+            "wall_s": self.wall_s,
+            "output": self.output,
+            "output_truncated": self.output_truncated,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Grading:
+        """Read back what :meth:`to_dict` wrote."""
+        return cls(
+            submission=str(data["submission"]),
+            path=str(data.get("path", "")),
+            status=str(data.get("status", "graded")),
+            isolation=str(data.get("isolation", "")),
+            wall_s=float(data.get("wall_s", 0.0)),
+            output=str(data.get("output", "")),
+            output_truncated=bool(data.get("output_truncated", False)),
+            notes=tuple(str(n) for n in data.get("notes", ())),
+        )
+
+
 @dataclass(frozen=True, repr=False)
 class Results:
     """The outcome of one run of a selection against one target.
@@ -186,8 +216,18 @@ class Results:
     """Per-exercise outcomes, in curriculum order."""
     selection: str = ""
     """The selection that was run, e.g. ``"1"`` or ``"2.3"``."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    """Additional top-level keys (e.g. ``submission`` in grading mode)."""
+    grading: Grading | None = None
+    """How the submission was graded, in ``grade`` results; None in ``check``."""
+
+    @property
+    def name(self) -> str:
+        """The submission's name in ``grade`` results, else the target."""
+        return self.grading.submission if self.grading else self.target
+
+    @property
+    def grading_status(self) -> str:
+        """``graded`` for a ``check``, else how grading of the submission ended."""
+        return self.grading.status if self.grading else "graded"
 
     @property
     def points_earned(self) -> float:
@@ -250,7 +290,8 @@ class Results:
             "points_possible": round(self.points_possible, 4),
             "exercises": [e.to_dict() for e in self.exercises],
         }
-        data.update(self.extra)
+        if self.grading is not None:
+            data["grading"] = self.grading.to_dict()
         return data
 
     @classmethod
@@ -258,17 +299,7 @@ class Results:
         """Read back a schema-1 report; :class:`ValueError` for another schema."""
         if data.get("schema") != SCHEMA_VERSION:
             raise ValueError(f"report schema {data.get('schema')!r} is not {SCHEMA_VERSION}")
-        known = {
-            "schema",
-            "target",
-            "selection",
-            "seed",
-            "torch",
-            "devices",
-            "points_earned",
-            "points_possible",
-            "exercises",
-        }
+        grading = data.get("grading")
         return cls(
             target=str(data["target"]),
             seed=int(data["seed"]),
@@ -276,7 +307,7 @@ class Results:
             devices=tuple(data.get("devices", ())),
             exercises=tuple(ExerciseResult.from_dict(e) for e in data["exercises"]),
             selection=str(data.get("selection", "")),
-            extra={k: v for k, v in data.items() if k not in known},
+            grading=Grading.from_dict(grading) if isinstance(grading, Mapping) else None,
         )
 
 

@@ -1,56 +1,63 @@
-"""The isolated child process that ``pytorch-path grade`` runs for each submission.
+"""Isolation helpers for ``grade``'s workers: bubblewrap, user ids, resource limits, killing.
 
-The parent (:func:`pytorch_path.runner.grade`) starts ``python -I -m pytorch_path.sandbox``
-in a fresh session with a clean environment, optionally inside bubblewrap, and
-writes one line to its standard input: a random token. Before any learner code
-runs, the child
+A worker (see :mod:`pytorch_path.worker`) is the only process that runs learner code. It is
+started by the judge (:mod:`pytorch_path.grading.judge`) in one of three ways:
 
-1. reads the token and its settings,
-2. sets resource limits (CPU time, address space, file size, open files, no core dumps),
-3. drops root privileges to ``nobody`` when it has them,
-
-then grades the submission in-process with the trusted graders and streams one
-JSON line per finished test, tagged with the token, to the file descriptor the
-parent gave it. The parent trusts nothing else the child says or leaves behind:
-a test without such a line has not passed.
+- ``bubblewrap``: a new mount, PID, network (loopback only), IPC and UTS namespace; a
+  read-only view of just the system folders and the Python installation (every copy of the
+  reference solutions hidden under an empty tmpfs), the worker's own folder writable, a
+  private ``/tmp``; the whole namespace dies with its first process;
+- ``process``: a separate process in its own session, with resource limits and, as root
+  when this Python allows it, the ``nobody`` user; the file system is shared, so the
+  reference solutions are readable;
+- ``none``: a separate process with resource limits only.
 """
 
 from __future__ import annotations
 
-import argparse
 import functools
-import json
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-#: Environment variables a grading child gets; nothing else is inherited.
+#: Environment variables a worker gets; nothing else is inherited.
 SAFE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT")
 NOBODY = 65534
+
+#: What each isolation mode is called in reports.
+ISOLATION_LABELS = {
+    "bwrap": "bubblewrap",
+    "process": "process — the reference is readable, scores are not tamper-proof",
+    "none": "none — the reference is readable, scores are not tamper-proof",
+}
+
+
+class SandboxUnavailableError(RuntimeError):
+    """The isolation asked for cannot be had on this machine. ``str()`` says what to do."""
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one grading child (the parent enforces its wall clock)."""
+    """Resource limits of one worker (the judge enforces its wall clock)."""
 
     cpu_s: int
-    """CPU seconds (RLIMIT_CPU) before the kernel stops the child."""
+    """CPU seconds (RLIMIT_CPU) before the kernel stops the worker."""
     memory_mb: int | None
     """Address-space cap (RLIMIT_AS) in MiB; None for no cap (CUDA needs a large one)."""
     file_mb: int = 64
-    """Largest file the child may write (RLIMIT_FSIZE), in MiB."""
+    """Largest file the worker may write (RLIMIT_FSIZE), in MiB."""
     open_files: int = 256
     """Open file descriptors (RLIMIT_NOFILE)."""
 
 
 def apply_limits(limits: Limits) -> None:
-    """Set the resource limits of this process (called in the child, before learner code)."""
+    """Set the resource limits of this process (called in the worker, before learner code)."""
 
     def cap(kind: int, value: int) -> None:
         _soft, hard = resource.getrlimit(kind)
@@ -81,7 +88,7 @@ def nobody_can_run_python() -> bool:
     """Whether this Python still works after switching to ``nobody``.
 
     Some installs live under a private home (``/root/.pyenv``) that ``nobody``
-    cannot read; there the child keeps its user and the report says so.
+    cannot read; there the worker keeps its user and the report says so.
     """
     probe = (
         "import os; os.setgroups([]); os.setgid(65534); os.setuid(65534); "
@@ -97,31 +104,114 @@ def nobody_can_run_python() -> bool:
 
 
 def bwrap_available() -> bool:
-    """Whether bubblewrap can be used here (it is on PATH and can start a sandbox)."""
-    return shutil.which("bwrap") is not None
+    """Whether bubblewrap is installed and can start a sandbox here (probed once)."""
+    return shutil.which("bwrap") is not None and _bwrap_works()
 
 
-def bwrap_prefix(workdir: Path) -> list[str]:
-    """The bubblewrap command that wraps a child: no network, read-only root, own PIDs."""
-    return [
-        "bwrap",
-        "--ro-bind",
-        "/",
-        "/",
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
-        "--bind",
-        str(workdir),
-        str(workdir),
-        "--unshare-all",
-        "--die-with-parent",
-        "--new-session",
-        "--chdir",
-        str(workdir),
-        "--",
-    ]
+@functools.cache
+def _bwrap_works() -> bool:
+    """Start a real sandbox once: user namespaces can be disabled even where bwrap exists."""
+    probe = ["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 0
+
+
+def choose_isolation(requested: str) -> str:
+    """The isolation mode for ``--sandbox requested`` (``auto``, ``bwrap``, ``process``, ``none``).
+
+    ``auto`` is bubblewrap where it works, and otherwise refuses: without a mount namespace
+    the worker can read the reference solutions, so that must be asked for by name.
+    """
+    if requested in ("process", "none"):
+        return requested
+    if bwrap_available():
+        return "bwrap"
+    if requested == "bwrap":
+        raise SandboxUnavailableError(
+            "--sandbox bwrap: bubblewrap is not installed here or cannot start a sandbox "
+            "(user namespaces may be disabled)"
+        )
+    raise SandboxUnavailableError(
+        "bubblewrap is not available here, and without it a submission can read the reference "
+        "solutions; install bubblewrap (apt-get install bubblewrap), or grade anyway with "
+        "--sandbox process (separate processes, resource limits) or --sandbox none"
+    )
+
+
+def _existing(paths: Iterable[str | Path]) -> list[Path]:
+    seen: list[Path] = []
+    for raw in paths:
+        try:
+            path = Path(raw).resolve()
+        except (OSError, RuntimeError):
+            continue
+        if path.is_dir() and path != Path("/") and path not in seen:
+            seen.append(path)
+    return seen
+
+
+def _inside(path: Path, folders: Sequence[Path]) -> bool:
+    return any(path == f or f in path.parents for f in folders)
+
+
+def python_folders() -> list[Path]:
+    """The folders this Python needs to start and import torch (prefixes and ``sys.path``)."""
+    candidates: list[str | Path] = [sys.prefix, sys.base_prefix, sys.exec_prefix]
+    candidates += [p for p in sys.path if p]
+    candidates.append(Path(sys.executable).resolve().parent.parent)
+    import pytorch_path
+
+    candidates.append(Path(pytorch_path.__file__).resolve().parent)
+    return _existing(candidates)
+
+
+def bwrap_command(
+    workdir: Path,
+    *,
+    readable: Sequence[Path] = (),
+    hidden: Sequence[Path] = (),
+) -> list[str]:
+    """The bubblewrap prefix of a worker command.
+
+    Only the system folders, this Python's folders and ``readable`` are visible (read-only);
+    each of ``hidden`` that lies inside one of them is covered with an empty tmpfs; only
+    ``workdir`` is writable. New namespaces for everything (the network has only loopback).
+    """
+    cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
+    for top in ("/usr", "/etc", "/opt"):
+        if Path(top).is_dir():
+            cmd += ["--ro-bind", top, top]
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        path = Path(top)
+        if path.is_symlink():
+            cmd += ["--symlink", str(path.readlink()), top]
+        elif path.is_dir():
+            cmd += ["--ro-bind", top, top]
+    visible = [p for p in (*python_folders(), *_existing(readable)) if not _under_system(p)]
+    for folder in _outermost(visible):
+        cmd += ["--ro-bind", str(folder), str(folder)]
+    for folder in _existing(hidden):
+        if _inside(folder, [*visible, Path("/usr"), Path("/opt")]):
+            cmd += ["--tmpfs", str(folder)]
+    for device in sorted(Path("/dev").glob("nvidia*")):
+        cmd += ["--dev-bind-try", str(device), str(device)]
+    cmd += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    cmd += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd += ["--cap-drop", "ALL"]
+    return [*cmd, "--"]
+
+
+def _under_system(path: Path) -> bool:
+    return any(path == Path(t) or Path(t) in path.parents for t in ("/usr", "/etc", "/opt"))
+
+
+def _outermost(folders: Sequence[Path]) -> list[Path]:
+    """Drop folders that lie inside another one of ``folders``."""
+    return [f for f in folders if not any(o != f and o in f.parents for o in folders)]
 
 
 def child_env(workdir: Path, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -139,76 +229,39 @@ def child_env(workdir: Path, base: dict[str, str] | None = None) -> dict[str, st
         OPENBLAS_NUM_THREADS="1",
         TORCHINDUCTOR_CACHE_DIR=str(workdir / ".tmp" / "inductor"),
     )
+    for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+        if key in source:
+            env[key] = source[key]
     return env
 
 
-# --------------------------------------------------------------------------- child side
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a process started with ``start_new_session=True`` and everything in its group."""
+    import contextlib
+
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, OSError):
+        proc.kill()
+    with contextlib.suppress(subprocess.SubprocessError, OSError):
+        proc.wait(timeout=10)
 
 
-def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pytorch_path.sandbox")
-    parser.add_argument("--project", type=Path, required=True)
-    parser.add_argument("--target", type=Path, required=True)
-    parser.add_argument("--selection", required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--channel-fd", type=int, required=True)
-    parser.add_argument("--graders", type=Path, default=None)
-    parser.add_argument("--solutions", type=Path, default=None)
-    parser.add_argument("--cpu-s", type=int, required=True)
-    parser.add_argument("--memory-mb", type=int, default=None)
-    parser.add_argument("--drop-privileges", action="store_true")
-    return parser.parse_args(argv)
-
-
-def child_main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the grading child (``python -I -m pytorch_path.sandbox``)."""
-    args = _parse(sys.argv[1:] if argv is None else argv)
-    token = sys.stdin.readline().strip()
-    channel = os.fdopen(args.channel_fd, "w", buffering=1, encoding="utf-8")
-    apply_limits(Limits(cpu_s=args.cpu_s, memory_mb=args.memory_mb))
-    if args.drop_privileges:
-        drop_privileges()
-
-    def send(message: dict[str, Any]) -> None:
-        channel.write(json.dumps({"token": token, **message}) + "\n")
-
-    import torch
-
-    torch.set_num_threads(1)
-    from pytorch_path.curriculum import Project
-    from pytorch_path.plugin import TestRecord
-    from pytorch_path.runner import check
-
-    def on_test(record: TestRecord) -> None:
-        send(
-            {
-                "event": "test",
-                "nodeid": record.nodeid,
-                "status": record.status.value if record.status else None,
-                "message": record.message[:4000],
-                "traceback": record.traceback[-8000:],
-                "duration_s": record.duration_s,
-                "device_skip": record.device_skip,
-            }
-        )
-
-    send({"event": "start"})
-    os.chdir(args.target.parent)  # messages then name files "<submission>/stage…/ex….py"
-    check(
-        args.selection,
-        project=Project(args.project),
-        target=args.target,
-        seed=args.seed,
-        graders_dir=args.graders,
-        solutions_dir=args.solutions,
-        on_test=on_test,
-        capture=False,
-    )
-    send({"event": "done"})
-    channel.close()
-    sys.stdout.flush()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(child_main())
+def signal_sentence(returncode: int, limits: Limits | None = None) -> str:
+    """A sentence for how a worker ended, from its return code."""
+    if returncode >= 0:
+        return f"exited with code {returncode}"
+    signum = -returncode
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = str(signum)
+    if name == "SIGXCPU" and limits is not None:
+        return f"was stopped after {limits.cpu_s} s of CPU time"
+    if name == "SIGXFSZ" and limits is not None:
+        return f"was stopped for writing a file larger than {limits.file_mb} MiB"
+    if name == "SIGKILL":
+        return "was killed (SIGKILL), most often because it ran out of memory"
+    if name == "SIGSEGV":
+        return "crashed with a segmentation fault"
+    return f"was killed by signal {name}"

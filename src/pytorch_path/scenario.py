@@ -30,6 +30,7 @@ import io
 import random
 import struct
 import traceback
+import warnings
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -218,7 +219,9 @@ def decode(data: bytes, *, limit: int = MAX_FRAME_BYTES) -> Any:
     if len(data) > limit:
         raise WireError(f"a message of {len(data)} bytes is over the {limit} allowed")
     try:
-        loaded = torch.load(io.BytesIO(data), weights_only=True, map_location=None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a forged pickle protocol warns before it fails
+            loaded = torch.load(io.BytesIO(data), weights_only=True, map_location=None)
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise WireError(f"a message is not plain data ({type(exc).__name__}: {first})") from None
@@ -248,6 +251,54 @@ def frame_length(header: bytes, *, limit: int = MAX_FRAME_BYTES) -> int:
 
 
 HEADER_BYTES = _HEADER.size
+
+
+# ----------------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True)
+class Request:
+    """One scenario call, as the judge sends it to a worker (the one message type of the wire).
+
+    The answer is :func:`pack_answer`'s frame: the scenario's data, or the learner's error.
+    """
+
+    learner: str
+    """The learner's file, as the worker sees it."""
+    shown: str
+    """How that file is named in messages."""
+    grader: str
+    """The grader file holding the scenario, as the worker sees it."""
+    name: str
+    """The scenario's function name (``call_by_name`` for ``learner.fn(...)``)."""
+    payload: bytes
+    """The encoded ``(args, kwargs)``."""
+
+    def to_data(self) -> dict[str, Any]:
+        """The request as wire data."""
+        return {
+            "op": "run",
+            "learner": self.learner,
+            "shown": self.shown,
+            "grader": self.grader,
+            "name": self.name,
+            "payload": self.payload,
+        }
+
+    @classmethod
+    def from_data(cls, data: Any) -> Request:
+        """Read a request; :class:`WireError` for anything else."""
+        if not isinstance(data, dict) or data.get("op") != "run":
+            raise WireError("a request is not of the form {'op': 'run', ...}")
+        try:
+            fields = {k: data[k] for k in ("learner", "shown", "grader", "name", "payload")}
+        except KeyError as exc:
+            raise WireError(f"a request lacks {exc}") from None
+        if not isinstance(fields["payload"], bytes) or not all(
+            isinstance(fields[k], str) for k in ("learner", "shown", "grader", "name")
+        ):
+            raise WireError("a request has fields of the wrong type")
+        return cls(**fields)
 
 
 # ----------------------------------------------------------------------------- errors
@@ -396,7 +447,7 @@ def reset_state(seed: int) -> None:
 
 def call_by_name(module: Any, name: str, *args: Any, **kwargs: Any) -> Any:
     """The built-in scenario behind ``learner.fn(*data)``: call ``module.name`` on data."""
-    fn = getattr(module, name, _MISSING)
+    fn: Any = getattr(module, name, _MISSING)
     if fn is _MISSING:
         raise MissingNameError(name)
     return fn(*args, **kwargs)
@@ -520,14 +571,17 @@ def execute(
     reset_state(call_seed(name, payload))
     try:
         value = fn(module, *args, **kwargs)
-    except (KeyboardInterrupt, *passthrough):
+    except KeyboardInterrupt:
         raise
-    except MissingNameError as exc:
-        return pack_answer(
-            error=LearnerError(
-                "AttributeError", str(exc.name), kind="missing", extra={"name": exc.name}
+    except BaseException as exc:
+        if isinstance(exc, passthrough):
+            raise
+        if isinstance(exc, MissingNameError):
+            return pack_answer(
+                error=LearnerError(
+                    "AttributeError", str(exc.name), kind="missing", extra={"name": exc.name}
+                )
             )
-        )
-    except BaseException as exc:  # SystemExit, pytest's Skipped, …: all the learner's doing
+        # SystemExit, pytest's Skipped, …: all the learner's doing
         return pack_answer(error=learner_error(exc, learner_file))
     return pack_answer(value)

@@ -11,11 +11,11 @@ from pytorch_path.results import Results, Status
 
 
 def _name(results: Results) -> str:
-    return str(results.extra.get("submission", results.target))
+    return results.name
 
 
 def _overall(results: Results) -> str:
-    return str(results.extra.get("status", "graded"))
+    return results.grading_status
 
 
 def exercise_ids(all_results: Sequence[Results]) -> list[str]:

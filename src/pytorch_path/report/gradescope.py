@@ -51,8 +51,8 @@ def gradescope_dict(results: Results, *, visibility: str = "visible") -> dict[st
         f"({ex.points_earned:g}/{ex.points_possible:g})"
         for ex in results.exercises
     ]
-    if results.extra.get("status") not in (None, "graded"):
-        lines.insert(0, f"Grading ended early: {results.extra.get('status')}.")
+    if results.grading_status != "graded":
+        lines.insert(0, f"Grading ended early: {results.grading_status}.")
     lines.append(f"seed {results.seed}; torch {results.torch}")
     return {
         "score": round(results.points_earned, 4),

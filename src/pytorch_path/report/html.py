@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
 from pytorch_path.curriculum import TIERS
 from pytorch_path.report.terminal import STATUS_STYLE
-from pytorch_path.results import STATUS_LABELS, Results, Status
+from pytorch_path.statuses import STATUS_LABELS, Status
+
+if TYPE_CHECKING:
+    from pytorch_path.results import Results
 
 _COLOURS = {"green": "#1a7f37", "red": "#cf222e", "dim": "#6e7781", "yellow": "#9a6700"}
 

@@ -7,6 +7,8 @@ file to open and the hint command. Tracebacks only with ``verbose``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
 from rich.padding import Padding
@@ -14,7 +16,10 @@ from rich.table import Table
 from rich.text import Text
 
 from pytorch_path.curriculum import TIERS
-from pytorch_path.results import STATUS_LABELS, ExerciseResult, Results, Status
+from pytorch_path.statuses import STATUS_LABELS, Status
+
+if TYPE_CHECKING:
+    from pytorch_path.results import ExerciseResult, Results
 
 #: Icon and colour of each status.
 STATUS_STYLE: dict[Status, tuple[str, str]] = {

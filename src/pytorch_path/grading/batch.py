@@ -1,0 +1,374 @@
+"""``grade``: many submissions, each judged by a trusted process with its own workers.
+
+For each submission the batch copies the declared learner files (regular files only,
+never through a link) and the graders into a fresh worker folder, starts a judge
+(:mod:`pytorch_path.grading.judge`) and reads back the results it wrote. The expected tests
+are collected here first, so a judge that dies still leaves a report in which every test
+it did not finish scores zero with a plain reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pytorch_path.curriculum import Exercise, learner_path
+from pytorch_path.grading.settings import GradeSettings
+from pytorch_path.results import ExerciseResult, Grading, Results, Status
+from pytorch_path.targets import learner_root
+
+if TYPE_CHECKING:
+    from pytorch_path.grading.judge import JudgeSpec
+
+#: Largest learner file copied into a grading run, in bytes.
+MAX_LEARNER_FILE_BYTES = 1_000_000
+
+
+@dataclass
+class Expected:
+    """The tests every submission must pass, known before any learner code runs."""
+
+    records: dict[str, list[object]]
+    """The test records of each exercise id (``plugin.TestRecord``)."""
+    collect_errors: dict[str, str | None]
+    """The collection error of each exercise's grader, if any."""
+
+
+def collect_expected(settings: GradeSettings) -> Expected:
+    """Collect the selected graders' tests in this process (no learner code runs)."""
+    from pytorch_path.plugin import GraderPlugin, RunConfig
+    from pytorch_path.runner import run_pytest
+
+    run = RunConfig(
+        project=settings.project,
+        target=settings.project.curriculum_dir,
+        exercises=tuple(settings.exercises),
+        seed=settings.seed,
+        graders_dir=settings.graders_dir,
+        solutions_dir=settings.solutions_dir,
+    )
+    plugin = GraderPlugin(run)
+    run_pytest(plugin, "--collect-only")
+    return Expected(
+        records={ex.id: list(plugin.records_of(ex)) for ex in run.exercises},
+        collect_errors={ex.id: plugin.collect_error_of(ex) for ex in run.exercises},
+    )
+
+
+def unique_names(submissions: Sequence[Path]) -> list[str]:
+    """A report name per submission: its folder name, made unique with ``-2``, ``-3``."""
+    names: list[str] = []
+    for path in submissions:
+        base = Path(path).resolve().name or "submission"
+        name, n = base, 1
+        while name in names:
+            n += 1
+            name = f"{base}-{n}"
+        names.append(name)
+    return names
+
+
+def grade(
+    submissions: Sequence[Path],
+    *,
+    settings: GradeSettings,
+    jobs: int = 1,
+    on_result: Callable[[Results], None] | None = None,
+) -> list[Results]:
+    """Grade each submission with its own judge; never raises for one of them.
+
+    Results come back in the order of ``submissions``; ``on_result`` is called as each
+    one finishes. Raises ``SandboxUnavailableError`` up front when the requested
+    isolation cannot be had.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    isolation = settings.isolation()
+    expected = collect_expected(settings)
+    names = unique_names(submissions)
+    batch = Path(tempfile.mkdtemp(prefix="pytorch-path-grade-"))
+    batch.chmod(0o700)
+
+    def one(index: int) -> Results:
+        try:
+            results = grade_submission(
+                Path(submissions[index]), names[index], settings, expected,
+                batch=batch, index=index, isolation=isolation,
+            )  # fmt: skip
+        except Exception as exc:  # a bug of ours must not cost the other submissions
+            grading = Grading(
+                submission=names[index],
+                path=str(submissions[index]),
+                status="crashed",
+                isolation=isolation,
+            )
+            cause = f"pytorch-path could not grade this submission ({exc})"
+            results = fail_closed(settings, expected, grading, Status.ERROR, cause)
+        if on_result is not None:
+            on_result(results)
+        return results
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            return list(pool.map(one, range(len(submissions))))
+    finally:
+        shutil.rmtree(batch, ignore_errors=True)
+
+
+def grade_submission(
+    submission: Path,
+    name: str,
+    settings: GradeSettings,
+    expected: Expected,
+    *,
+    batch: Path,
+    index: int,
+    isolation: str,
+) -> Results:
+    """Grade one submission folder with a judge process and sandboxed workers."""
+    from pytorch_path.sandbox import ISOLATION_LABELS
+
+    label = ISOLATION_LABELS[isolation]
+    grading = Grading(submission=name, path=str(submission), isolation=label)
+    if not submission.is_dir():
+        grading = replace(grading, status="missing")
+        return fail_closed(settings, expected, grading, Status.ERROR,
+                           f"the submission folder {submission} does not exist")  # fmt: skip
+    root = batch / f"{index:05d}"
+    judge_dir, workdir = root / "judge", root / "worker"
+    for folder in (judge_dir, workdir / ".home", workdir / ".tmp"):
+        folder.mkdir(parents=True)
+    target = workdir / safe_name(name)
+    notes = copy_learner_files(learner_root(submission), target, settings.exercises)
+    shutil.copytree(settings.graders, workdir / "graders",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
+    drop = _drops_privileges(isolation)
+    if drop:
+        from pytorch_path.sandbox import NOBODY
+
+        root.chmod(0o755)
+        for path in [workdir, *workdir.rglob("*")]:
+            os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+    spec = _judge_spec(settings, isolation, target, workdir, judge_dir, batch, drop)
+    spec_path = judge_dir / "spec.json"
+    spec.write(spec_path)
+    started = time.monotonic()
+    status, cause = _run_judge(spec_path, judge_dir, settings.wall_s())
+    grading = replace(grading, wall_s=round(time.monotonic() - started, 2), notes=tuple(notes))
+    results_path = Path(spec.results_path)
+    if status == "graded" and results_path.is_file():
+        try:
+            data = json.loads(results_path.read_text())
+            judged = data.pop("judge", {})
+            results = Results.from_dict(data)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            status, cause = "crashed", f"the judge's report could not be read ({exc})"
+        else:
+            grading = replace(
+                grading,
+                output=str(judged.get("output", "")),
+                output_truncated=bool(judged.get("output_truncated", False)),
+            )
+            return replace(results, target=name, grading=grading)
+    grading = replace(grading, status=status)
+    status_of_tests = Status.TIMEOUT if status == "timeout" else Status.ERROR
+    return fail_closed(settings, expected, grading, status_of_tests, cause)
+
+
+def safe_name(name: str) -> str:
+    """A file-system-safe folder name for a submission."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".")
+    return safe[:100] or "submission"
+
+
+def copy_learner_files(source: Path, target: Path, exercises: Sequence[Exercise]) -> list[str]:
+    """Copy each exercise's declared file from ``source`` without following any link.
+
+    Returns a sentence for each file that was not copied (a link, not a regular file, too
+    large); such an exercise then has no file and reports that.
+    """
+    notes: list[str] = []
+    target.mkdir(parents=True, exist_ok=True)
+    for ex in exercises:
+        src = learner_path(source, ex)
+        problem = _unsafe(source, src)
+        if problem == "absent":
+            continue
+        if problem:
+            notes.append(f"{ex.relpath}: {problem}; it was not graded")
+            continue
+        flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+        try:
+            fd = os.open(src, flags)
+        except OSError as exc:
+            notes.append(f"{ex.relpath}: could not be read ({exc.strerror}); it was not graded")
+            continue
+        with os.fdopen(fd, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                notes.append(f"{ex.relpath}: not a regular file; it was not graded")
+                continue
+            data = handle.read(MAX_LEARNER_FILE_BYTES + 1)
+        if len(data) > MAX_LEARNER_FILE_BYTES:
+            notes.append(f"{ex.relpath}: larger than {MAX_LEARNER_FILE_BYTES} bytes; not graded")
+            continue
+        dest = learner_path(target, ex)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    return notes
+
+
+def _unsafe(root: Path, path: Path) -> str:
+    """Why ``path`` (under ``root``) may not be copied: a link on the way, not a file, …."""
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return "outside the submission"
+    current = root
+    for part in rel.parts:
+        current = current / part
+        try:
+            info = os.lstat(current)
+        except FileNotFoundError:
+            return "absent"
+        except OSError as exc:
+            return f"could not be read ({exc.strerror})"
+        if stat.S_ISLNK(info.st_mode):
+            return "symbolic links are not accepted"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    return ""
+
+
+def _drops_privileges(isolation: str) -> bool:
+    from pytorch_path.sandbox import nobody_can_run_python
+
+    if isolation != "process" or not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False
+    return nobody_can_run_python()
+
+
+def _judge_spec(
+    settings: GradeSettings,
+    isolation: str,
+    target: Path,
+    workdir: Path,
+    judge_dir: Path,
+    batch: Path,
+    drop: bool,
+) -> JudgeSpec:
+    import pytorch_path
+    from pytorch_path.data import data_dir
+    from pytorch_path.grading.judge import JudgeSpec
+
+    readable, env = [], {}
+    with contextlib.suppress(Exception):
+        folder = data_dir()
+        readable.append(str(folder))
+        env["PYTORCH_PATH_DATA"] = str(folder)
+    hidden = {
+        str(settings.solutions),
+        str(settings.project.solutions_dir),
+        str(Path(pytorch_path.__file__).resolve().parent / "_bundle" / "solutions"),
+    }
+    cpu_s = int(max((ex.time_limit_s for ex in settings.exercises), default=60)) + 120
+    return JudgeSpec(
+        project=str(settings.project.root),
+        selection=settings.selection,
+        seed=settings.seed,
+        target=str(target),
+        workdir=str(workdir),
+        isolation=isolation,
+        cpu_s=cpu_s,
+        results_path=str(judge_dir / "results.json"),
+        log_dir=str(judge_dir / "logs"),
+        memory_mb=settings.memory_mb,
+        graders_dir=str(settings.graders_dir) if settings.graders_dir else None,
+        solutions_dir=str(settings.solutions_dir) if settings.solutions_dir else None,
+        cache_dir=str(batch / "reference-cache"),
+        readable=readable,
+        hidden=sorted(hidden),
+        drop_privileges=drop,
+        env=env,
+    )
+
+
+def _run_judge(spec_path: Path, judge_dir: Path, wall_s: float) -> tuple[str, str]:
+    """Run the judge; ``("graded", "")`` or a status and the reason tests have no result."""
+    from pytorch_path.sandbox import child_env, kill_group
+
+    env = child_env(judge_dir)
+    log_path = judge_dir / "judge.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-m", "pytorch_path.grading.judge", str(spec_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=judge_dir,
+            start_new_session=True,
+        )
+    try:
+        code = proc.wait(timeout=wall_s)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        return "timeout", f"killed after {wall_s:g} s, the time limit of the whole submission"
+    kill_group(proc)  # anything the judge's workers left behind
+    if code != 0:
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+        return (
+            "crashed",
+            f"the judge failed (exit code {code}): {tail[0][:300]}; please report this",
+        )
+    return "graded", ""
+
+
+def fail_closed(
+    settings: GradeSettings,
+    expected: Expected,
+    grading: Grading,
+    status: Status,
+    cause: str,
+) -> Results:
+    """Results in which every expected test has ``status`` and ``cause``: nothing earned."""
+    import torch
+
+    from pytorch_path.plugin import RunConfig, TestRecord
+    from pytorch_path.runner import assemble
+
+    run = RunConfig(
+        project=settings.project,
+        target=Path(grading.submission),
+        exercises=tuple(settings.exercises),
+        seed=settings.seed,
+        graders_dir=settings.graders_dir,
+    )
+    exercises: list[ExerciseResult] = []
+    for ex in settings.exercises:
+        records = []
+        for template in expected.records.get(ex.id, []):
+            assert isinstance(template, TestRecord)
+            record = replace(template, status=status, message=cause)
+            records.append(record)
+        exercises.append(assemble(ex, run, records, expected.collect_errors.get(ex.id)))
+    return Results(
+        target=grading.submission,
+        seed=settings.seed,
+        torch=torch.__version__,
+        devices=("cpu",),
+        exercises=tuple(exercises),
+        selection=settings.selection,
+        grading=grading,
+    )

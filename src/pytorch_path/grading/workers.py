@@ -1,0 +1,283 @@
+"""The judge's side of the wire: starting workers, sending scenarios, reading answers.
+
+One worker per exercise: the judge kills it when the next exercise starts (or when its
+time budget runs out) and takes a fresh one, started ahead of time with torch already
+imported, so an exercise never pays for another's state or a worker's start-up.
+Everything read from a worker is bounded while it is read: a frame over
+:data:`~pytorch_path.scenario.MAX_FRAME_BYTES`, or more than
+:data:`~pytorch_path.scenario.MAX_TOTAL_BYTES` in all, ends the worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytorch_path import scenario as wire
+from pytorch_path.curriculum import Exercise
+from pytorch_path.sandbox import Limits, bwrap_command, child_env, kill_group, signal_sentence
+
+#: Modules a worker imports before it is given learner code (outside every time budget).
+PRELOAD = ("torch.optim", "torch.func", "torch.utils.data", "numpy")
+#: Seconds a worker may take to start (import torch) before the judge gives up on it.
+START_TIMEOUT_S = 180.0
+
+
+class WorkerGone(Exception):
+    """The worker ended or broke the protocol; ``str()`` is the learner-facing sentence."""
+
+
+@dataclass
+class WorkerSpec:
+    """How the judge starts workers for one submission."""
+
+    workdir: Path
+    """The worker's folder: the learner's target and the graders' copy; writable."""
+    isolation: str
+    """``bwrap``, ``process`` or ``none``."""
+    limits: Limits
+    """Resource limits of each worker."""
+    log_dir: Path
+    """Where each worker's output goes (outside the worker's view)."""
+    readable: Sequence[Path] = ()
+    """Extra read-only folders (the shipped data) under bubblewrap."""
+    hidden: Sequence[Path] = ()
+    """Folders covered with an empty tmpfs under bubblewrap (every copy of the solutions)."""
+    drop_privileges: bool = False
+    """Whether the worker switches to ``nobody`` (process isolation as root)."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment variables."""
+
+
+class Worker:
+    """One worker process and its two pipes."""
+
+    def __init__(self, spec: WorkerSpec, index: int) -> None:
+        """Start the process; it imports torch while the judge does other work."""
+        to_worker_r, to_worker_w = os.pipe()
+        from_worker_r, from_worker_w = os.pipe()
+        cmd = [
+            sys.executable,
+            "-I",
+            "-m",
+            "pytorch_path.worker",
+            "--read-fd",
+            str(to_worker_r),
+            "--write-fd",
+            str(from_worker_w),
+            "--cpu-s",
+            str(spec.limits.cpu_s),
+            "--preload",
+            ",".join(PRELOAD),
+        ]
+        if spec.limits.memory_mb is not None:
+            cmd += ["--memory-mb", str(spec.limits.memory_mb)]
+        if spec.drop_privileges:
+            cmd.append("--drop-privileges")
+        if spec.isolation == "bwrap":
+            cmd = [*bwrap_command(spec.workdir, readable=spec.readable, hidden=spec.hidden), *cmd]
+        env = child_env(spec.workdir)
+        env.update(spec.env)
+        spec.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = spec.log_dir / f"worker-{index:03d}.log"
+        self.limits = spec.limits
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=spec.workdir,
+                pass_fds=(to_worker_r, from_worker_w),
+                start_new_session=True,
+            )
+        os.close(to_worker_r)
+        os.close(from_worker_w)
+        self._out = to_worker_w
+        self._in = from_worker_r
+        self._received = 0
+        self._ready = False
+
+    def wait_ready(self) -> None:
+        """Wait until the worker has imported torch and said so."""
+        if self._ready:
+            return
+        deadline = time.monotonic() + START_TIMEOUT_S
+        answer = self._read_frame(deadline)
+        data = wire.decode(answer)
+        if not (isinstance(data, dict) and data.get("ready") is True):
+            raise WorkerGone("the worker did not start properly")
+        self._ready = True
+
+    def call(self, request: wire.Request) -> bytes:
+        """Send one request and return the answer's bytes."""
+        self.wait_ready()
+        data = wire.frame(wire.encode(request.to_data()))
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._out, view) :]
+        except (BrokenPipeError, OSError):
+            raise WorkerGone(self._ended()) from None
+        return self._read_frame(None)
+
+    def _read_frame(self, deadline: float | None) -> bytes:
+        header = self._read_exact(wire.HEADER_BYTES, deadline)
+        try:
+            length = wire.frame_length(header)
+        except wire.WireError as exc:
+            raise WorkerGone(f"the worker sent a message over the size limit ({exc})") from None
+        if self._received + length > wire.MAX_TOTAL_BYTES:
+            raise WorkerGone(
+                f"the worker sent more than {wire.MAX_TOTAL_BYTES // 2**20} MiB in all; "
+                "return smaller values"
+            )
+        return self._read_exact(length, deadline)
+
+    def _read_exact(self, n: int, deadline: float | None) -> bytes:
+        import select
+
+        chunks: list[bytes] = []
+        while n:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WorkerGone("the worker did not start in time")
+                ready, _, _ = select.select([self._in], [], [], left)
+                if not ready:
+                    continue
+            chunk = os.read(self._in, min(n, 1 << 20))
+            if not chunk:
+                raise WorkerGone(self._ended())
+            self._received += len(chunk)
+            chunks.append(chunk)
+            n -= len(chunk)
+        return b"".join(chunks)
+
+    def _ended(self) -> str:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "the worker running your code stopped answering"
+        return f"the worker running your code {signal_sentence(code, self.limits)}"
+
+    def close(self) -> None:
+        """Kill the worker and everything it started; close the pipes."""
+        kill_group(self.proc)
+        for fd in (self._out, self._in):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class WorkerPool:
+    """The workers of one judge: one per exercise, plus one started ahead."""
+
+    def __init__(self, spec: WorkerSpec, pause: Callable[[], Any] | None = None) -> None:
+        """Workers start lazily; ``pause()`` is a context manager that stops the time budget."""
+        self.spec = spec
+        self._pause = pause
+        self._count = 0
+        self._current: tuple[str, Worker] | None = None
+        self._spare: Worker | None = None
+        self._dead: dict[str, str] = {}
+        self.logs: list[Path] = []
+
+    def _spawn(self) -> Worker:
+        self._count += 1
+        worker = Worker(self.spec, self._count)
+        self.logs.append(worker.log_path)
+        return worker
+
+    def _worker_for(self, ex: Exercise) -> Worker:
+        if self._current is not None and self._current[0] == ex.id:
+            return self._current[1]
+        if self._current is not None:
+            self._current[1].close()
+            self._current = None
+        worker = self._spare or self._spawn()
+        self._spare = None
+        worker.wait_ready()
+        self._current = (ex.id, worker)
+        self._spare = self._spawn()  # imports torch while this exercise runs
+        return worker
+
+    def transport(self, ex: Exercise, learner_file: Path, shown: str) -> WorkerTransport:
+        """The learner transport of exercise ``ex``."""
+        return WorkerTransport(self, ex, learner_file, shown)
+
+    def call(self, ex: Exercise, request: wire.Request) -> bytes:
+        """Run one request on ``ex``'s worker; a worker that breaks is killed, once and for all."""
+        if ex.id in self._dead:
+            return _crash_answer(self._dead[ex.id])
+        if self._pause is not None:
+            with self._pause():
+                worker = self._start(ex)
+        else:
+            worker = self._start(ex)
+        if isinstance(worker, str):
+            return _crash_answer(worker)
+        try:
+            return worker.call(request)
+        except WorkerGone as exc:
+            self._kill(ex, str(exc))
+            return _crash_answer(str(exc))
+        except BaseException:  # the exercise's time budget ran out while we waited
+            self._kill(ex, "the worker was stopped when the exercise's time ran out")
+            raise
+
+    def _start(self, ex: Exercise) -> Worker | str:
+        try:
+            return self._worker_for(ex)
+        except WorkerGone as exc:
+            message = f"the grading worker could not start: {exc}"
+            self._kill(ex, message)
+            return message
+
+    def _kill(self, ex: Exercise, reason: str) -> None:
+        self._dead[ex.id] = reason
+        if self._current is not None and self._current[0] == ex.id:
+            self._current[1].close()
+            self._current = None
+
+    def close(self) -> None:
+        """Kill every worker."""
+        if self._current is not None:
+            self._current[1].close()
+            self._current = None
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
+
+
+def _crash_answer(reason: str) -> bytes:
+    return wire.pack_answer(error=wire.LearnerError("WorkerExit", reason, kind="crash"))
+
+
+class WorkerTransport:
+    """Runs one exercise's learner scenarios in the pool's worker."""
+
+    def __init__(self, pool: WorkerPool, ex: Exercise, learner_file: Path, shown: str) -> None:
+        """Scenarios of ``ex`` on ``learner_file`` (the worker's path), named ``shown``."""
+        self._pool = pool
+        self._ex = ex
+        self._learner = learner_file
+        self._shown = shown
+
+    def run(self, grader: Path, name: str, fn: Callable[..., Any], payload: bytes) -> bytes:
+        """Send the scenario call to the worker and return its answer."""
+        request = wire.Request(
+            learner=str(self._learner),
+            shown=self._shown,
+            grader=str(self._pool.spec.workdir / "graders" / grader.parent.name / grader.name),
+            name=name,
+            payload=payload,
+        )
+        return self._pool.call(self._ex, request)

@@ -1,0 +1,30 @@
+"""Targets: where learner code is (a folder, a clone's curriculum/, an init workspace)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytorch_path.curriculum import Project
+from pytorch_path.targets import TargetError, find_workspace, resolve_target
+
+
+def test_target_clone_with_curriculum_folder(tmp_path: Path, mini: Project) -> None:
+    clone = tmp_path / "alice"
+    shutil.copytree(mini.root / "learner", clone / "curriculum")
+    assert resolve_target(clone, mini) == (clone / "curriculum").resolve()
+
+
+def test_bad_targets(tmp_path: Path, mini: Project) -> None:
+    with pytest.raises(TargetError, match="does not exist"):
+        resolve_target(tmp_path / "missing", mini)
+    file = tmp_path / "file.py"
+    file.write_text("")
+    with pytest.raises(TargetError, match="is a file"):
+        resolve_target(file, mini)
+
+
+def test_no_workspace_outside_one(tmp_path: Path) -> None:
+    assert find_workspace(tmp_path) is None
