@@ -38,3 +38,59 @@ def test_plugin_runs_under_plain_pytest(mini_copy) -> None:
         cwd=mini_copy.root, capture_output=True, text=True,
     )  # fmt: skip
     assert "1 failed, 1 passed" in done.stdout, done.stdout + done.stderr
+
+
+def test_reference_answers_are_cached_across_a_batch(tmp_path: Path) -> None:
+    from pytorch_path.plugin import CachedTransport
+
+    calls = []
+
+    class Inner:
+        def run(self, grader, name, fn, payload):
+            calls.append(payload)
+            return b"answer:" + payload
+
+    solution = tmp_path / "ex01.py"
+    solution.write_text("x = 1\n")
+    grader = tmp_path / "test_ex01.py"
+    grader.write_text("# grader\n")
+    first = CachedTransport(Inner(), tmp_path / "cache", solution)
+    second = CachedTransport(Inner(), tmp_path / "cache", solution)  # another judge, same batch
+    assert first.run(grader, "s", None, b"p") == b"answer:p"
+    assert second.run(grader, "s", None, b"p") == b"answer:p"
+    assert calls == [b"p"]
+    assert second.run(grader, "s", None, b"q") == b"answer:q"  # other inputs: computed
+    solution.write_text("x = 2\n")  # another reference: computed again
+    assert CachedTransport(Inner(), tmp_path / "cache", solution).run(grader, "s", None, b"p")
+    assert calls == [b"p", b"q", b"p"]
+
+
+def test_learner_errors_are_classified(mini: object) -> None:
+    from pytorch_path.curriculum import Project
+    from pytorch_path.plugin import GraderPlugin, RunConfig
+    from pytorch_path.results import Status
+    from pytorch_path.scenario import Frame, LearnerError
+
+    project = mini if isinstance(mini, Project) else None
+    assert project is not None
+    ex = project.exercises[0]
+    plugin = GraderPlugin(RunConfig(project=project, target=project.root / "learner",
+                                    exercises=(ex,), seed=1))  # fmt: skip
+    stub = LearnerError("NotImplementedError", f"{ex.id}: double",
+                        frames=(Frame("double", 7),), innermost_in_learner=True)  # fmt: skip
+    assert plugin.classify(ex, stub)[0] is Status.NOT_STARTED
+    elsewhere = LearnerError("NotImplementedError", f"{ex.id}: double")
+    assert plugin.classify(ex, elsewhere)[0] is Status.FAILED
+    raised = LearnerError("ValueError", "bad", frames=(Frame("double", 9),))
+    status, message = plugin.classify(ex, raised)
+    assert (
+        status is Status.FAILED and "ValueError: bad (in double" in message and "line 9" in message
+    )
+    missing = LearnerError("AttributeError", "double", kind="missing", extra={"name": "double"})
+    assert "does not define 'double'" in plugin.classify(ex, missing)[1]
+    crash = LearnerError(
+        "WorkerExit", "the worker running your code exited with code 3", kind="crash"
+    )
+    assert plugin.classify(ex, crash)[0] is Status.ERROR
+    load = LearnerError("LoadError", "x.py has a syntax error on line 2: oops", kind="load")
+    assert plugin.classify(ex, load) == (Status.ERROR, "x.py has a syntax error on line 2: oops")

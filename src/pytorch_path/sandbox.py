@@ -158,12 +158,21 @@ def _inside(path: Path, folders: Sequence[Path]) -> bool:
 
 
 def python_folders() -> list[Path]:
-    """The folders this Python needs to start and import torch (prefixes and ``sys.path``)."""
-    candidates: list[str | Path] = [sys.prefix, sys.base_prefix, sys.exec_prefix]
-    candidates += [p for p in sys.path if p]
-    candidates.append(Path(sys.executable).resolve().parent.parent)
+    """The folders this Python needs to start and import torch and pytorch_path.
+
+    Its prefixes, the standard library and site-packages folders, and pytorch_path's own
+    package folder: never the arbitrary entries of ``sys.path`` (a checkout's root would
+    bring its ``solutions/`` with it).
+    """
+    import site
+    import sysconfig
+
     import pytorch_path
 
+    candidates: list[str | Path] = [sys.prefix, sys.base_prefix, sys.exec_prefix]
+    candidates += [sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")]
+    candidates += site.getsitepackages()
+    candidates.append(Path(sys.executable).resolve().parent.parent)
     candidates.append(Path(pytorch_path.__file__).resolve().parent)
     return _existing(candidates)
 
