@@ -10,6 +10,8 @@ import pytest
 from pytorch_path.cli import main
 from pytorch_path.curriculum import Project
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture
 def in_mini(mini_copy: Project, monkeypatch: pytest.MonkeyPatch) -> Project:
@@ -141,3 +143,17 @@ def test_python_dash_m_is_the_same_cli() -> None:
     assert done.returncode == 2
     assert "there is no stage 42" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_actions_template_shards_then_merges() -> None:
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / "docs" / "classroom" / "grade.yml").read_text())
+    jobs = workflow["jobs"]
+    shards = jobs["grade"]["strategy"]["matrix"]["shard"]
+    assert shards == list(range(1, int(workflow["env"]["SHARDS"]) + 1))
+    grade_steps = " ".join(str(s.get("run", "")) for s in jobs["grade"]["steps"])
+    assert "--shard" in grade_steps and "--seed" in grade_steps and "bubblewrap" in grade_steps
+    merge_steps = " ".join(str(s.get("run", "")) for s in jobs["merge"]["steps"])
+    assert jobs["merge"]["needs"] == "grade"
+    assert "pytorch-path merge" in merge_steps and "GITHUB_STEP_SUMMARY" in merge_steps

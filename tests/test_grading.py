@@ -16,8 +16,8 @@ import pytest
 
 from pytorch_path.cli import main
 from pytorch_path.curriculum import Project
-from pytorch_path.results import Results, Status
 from pytorch_path.grading import GradeSettings, grade, unique_names
+from pytorch_path.results import Results, Status
 from pytorch_path.sandbox import bwrap_available
 
 SANDBOX = "bwrap" if bwrap_available() else "process"
@@ -267,19 +267,19 @@ def test_grade_cli_writes_every_format(mini: Project, tmp_path: Path, monkeypatc
                  "--format", "json,junit,gradescope,csv,md", "--seed", "5", "--jobs", "2",
                  "--sandbox", SANDBOX])  # fmt: skip
     assert code == 0, capsys.readouterr().out
-    report = json.loads((out / "alice.json").read_text())
+    report = json.loads((out / "alice" / "report.json").read_text())
     assert report["schema"] == 1
     assert report["grading"]["submission"] == "alice" and report["grading"]["status"] == "graded"
     assert report["points_earned"] == 4 and report["seed"] == 5
-    assert json.loads((out / "ghost.json").read_text())["grading"]["status"] == "missing"
-    gradescope = json.loads((out / "alice.results.json").read_text())
+    assert json.loads((out / "ghost" / "report.json").read_text())["grading"]["status"] == "missing"
+    gradescope = json.loads((out / "alice" / "results.json").read_text())
     assert gradescope["score"] == 4
     assert {t["status"] for t in gradescope["tests"]} == {"passed", "failed"}
     assert all(
         {"name", "score", "max_score", "output", "visibility"} <= set(t)
         for t in gradescope["tests"]
     )
-    assert "<testsuites" in (out / "alice.xml").read_text()
+    assert "<testsuites" in (out / "alice" / "junit.xml").read_text()
     rows = (out / "gradebook.csv").read_text().splitlines()
     assert rows[0] == "submission,points_earned,points_possible,status,1.1,1.2"
     assert rows[1] == "alice,4,10,graded,4,0"
@@ -294,6 +294,9 @@ def test_grade_cli_writes_every_format(mini: Project, tmp_path: Path, monkeypatc
         (["grade", "x", "--stages", "9"], "there is no stage 9"),
         (["grade", "x", "--graders", "/no/such/dir"], "--graders /no/such/dir: no such folder"),
         (["grade", "x", "--jobs", "0"], "--jobs must be at least 1"),
+        (["grade", "x", "--shard", "3/2"], "--shard 3/2: use I/N with 1 <= I <= N"),
+        (["grade", "x", "--shard", "half"], "--shard half: use I/N"),
+        (["grade", "x", "--timeout", "0"], "--timeout must be a positive number of seconds"),
     ],
 )
 def test_grade_usage_errors(mini: Project, monkeypatch, capsys, argv, fragment) -> None:
@@ -320,3 +323,13 @@ def test_process_isolation_without_bubblewrap(mini: Project, tmp_path: Path) -> 
     assert forged.points_earned == 0
     assert linked.points_earned == 0
     assert "symbolic links are not accepted" in " ".join(linked.grading.notes)
+
+
+def test_the_api_refuses_what_the_cli_refuses(mini: Project) -> None:
+    with pytest.raises(ValueError, match="--timeout must be a positive"):
+        GradeSettings(project=mini, selection="1.1", seed=1, timeout_s=-1)
+    with pytest.raises(ValueError, match="--shard 3/2"):
+        GradeSettings(project=mini, selection="1.1", seed=1, shard=(2, 2))
+    settings = GradeSettings(project=mini, selection="1.1", seed=1, sandbox=SANDBOX)
+    with pytest.raises(ValueError, match="--jobs must be at least 1"):
+        grade([mini.root / "learner"], settings=settings, jobs=0)

@@ -94,3 +94,25 @@ def test_learner_errors_are_classified(mini: object) -> None:
     assert plugin.classify(ex, crash)[0] is Status.ERROR
     load = LearnerError("LoadError", "x.py has a syntax error on line 2: oops", kind="load")
     assert plugin.classify(ex, load) == (Status.ERROR, "x.py has a syntax error on line 2: oops")
+
+
+def test_the_first_optimizers_lazy_import_is_not_charged(mini_copy, tmp_path: Path) -> None:
+    """torch._dynamo's first import (about a second) must not eat a 0.3 s budget."""
+    learner = tmp_path / "learner" / "stage1_mini"
+    learner.mkdir(parents=True)
+    (learner / "ex01_passes.py").write_text(
+        "import torch\n\n\ndef double(x):\n"
+        "    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)\n"
+        "    return 2 * x\n"
+    )
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from pytorch_path.curriculum import Project\n"
+        "from pytorch_path.runner import check\n"
+        "assert 'torch._dynamo' not in sys.modules\n"
+        f"r = check('1.1', project=Project(Path({str(mini_copy.root)!r})), "
+        f"target=Path({str(tmp_path / 'learner')!r}), seed=1, device='cpu', time_limit_s=0.3)\n"
+        "print(r.exercises[0].status.value, r.exercises[0].message)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.stdout.startswith("passed"), done.stdout + done.stderr

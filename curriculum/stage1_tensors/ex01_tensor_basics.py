@@ -39,7 +39,15 @@ def describe_tensor(t: torch.Tensor) -> dict[str, Any]:
 
 
 def pick_device() -> torch.device:
-    """Return the best device here as a ``torch.device``: cuda if available, else mps, else cpu."""
+    """Return the best device here as a ``torch.device``: cuda if available, else mps, else cpu.
+
+    Ask when called, through ``torch.cuda.is_available()`` and
+    ``torch.backends.mps.is_available()``, or through ``torch.accelerator.is_available()``
+    and ``torch.accelerator.current_accelerator()`` (which, without
+    ``check_available=True``, names the accelerator torch was built for even where none is
+    present). The grader fakes what these report; where both cuda and mps are reported
+    present, cuda wins. The device's index does not matter (``cuda`` or ``cuda:0``).
+    """
     # TODO(1.1): Prefer cuda, then mps, then cpu; return a torch.device.
     raise NotImplementedError("1.1: pick_device")
 

@@ -101,9 +101,12 @@ def fit(config: dict[str, Any], *, out_dir: Path, device: torch.device | str) ->
     - Data: ``digits_split(seed=cfg["split_seed"])``; the images as they come (float32 in
       [0, 1]: no rescaling, no standardising). Train on the ``"train"`` split only.
     - Model: ``build_model(cfg)``, called by that name (the grader watches the model it
-      returns), moved to ``device``. Optimizer over all its parameters:
-      ``torch.optim.Adam(lr=, weight_decay=)`` or ``torch.optim.SGD(lr=, momentum=,
-      weight_decay=)`` as ``cfg["optimizer"]`` says. For ``lr_schedule == "cosine"``:
+      returns), moved to ``device`` and trained as it is. The grader evaluates ``best.pt``
+      and replays the training steps with the model ``build_model``'s docstring describes,
+      so the checks of ``fit`` need a correct ``build_model``. Optimizer over all its
+      parameters: ``torch.optim.Adam(lr=, weight_decay=)`` or ``torch.optim.SGD(lr=,
+      momentum=, weight_decay=)`` as ``cfg["optimizer"]`` says. For
+      ``lr_schedule == "cosine"``:
       ``torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg["epochs"])``,
       stepped once at the end of every epoch.
 

@@ -1,6 +1,17 @@
-"""Grader for 1.1: creating, describing and moving tensors."""
+"""Grader for 1.1: creating, describing and moving tensors.
+
+``pick_device`` is graded in a scenario that fakes which accelerators are present, through
+every API the contract names (``torch.cuda.is_available``, ``torch.backends.mps.is_available``,
+``torch.accelerator.is_available`` / ``current_accelerator`` / ``device_count``), restoring
+them afterwards. ``move_to`` on a model runs in a scenario that reports where the model's
+parameters and buffers ended up, and the moved values.
+
+Tests first: scenarios (run where the learner's code runs) and helpers follow them.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 import torch
@@ -8,12 +19,13 @@ import torch
 from pytorch_path.checks import (
     assert_close,
     assert_equal,
-    assert_on_device,
+    assert_state_dict_close,
     assert_tensor,
     call_repr,
     describe,
     fail,
 )
+from pytorch_path.scenario import scenario
 
 DTYPES = [torch.float32, torch.float64, torch.int64, torch.int32, torch.float16]
 
@@ -32,28 +44,18 @@ def test_arange_grid_values(learner, reference, device, seed):
         assert_close(out, expected, what="the result", call=call, rtol=0, atol=0)
 
 
-def _random_tensor(seed, device, index):
-    rng = seed.python_random(index)
-    shape = tuple(rng.randint(1, 5) for _ in range(rng.randint(0, 4)))
-    dtype = rng.choice([torch.float32, torch.float64, torch.int64, torch.bool, torch.float16])
-    t = torch.zeros(shape, dtype=dtype, device=device)
-    if dtype.is_floating_point and rng.random() < 0.5:
-        t.requires_grad_(True)
-    return t
-
-
 def test_describe_tensor(learner, reference, device, seed):
     """describe_tensor reports shape, dtype name, device, numel and requires_grad as values."""
     for index in range(6):
         t = _random_tensor(seed, device, index)
-        expected = reference.describe_tensor(t.detach().clone().requires_grad_(t.requires_grad))
+        expected = reference.describe_tensor(t)
         call = call_repr("describe_tensor", t)
         out = learner.describe_tensor(t)
         if not isinstance(out, dict):
             raise fail(f"{call}; expected a dict, got {describe(out)}")
         if set(out) != set(expected):
             missing = sorted(set(expected) - set(out))
-            extra = sorted(set(out) - set(expected))
+            extra = sorted(map(str, set(out) - set(expected)))
             raise fail(f"{call}; the dict's keys are wrong: missing {missing}, unexpected {extra}")
         if not isinstance(out["shape"], tuple) or not all(type(s) is int for s in out["shape"]):
             raise fail(f"{call}; 'shape' should be a tuple of ints, got {out['shape']!r}")
@@ -67,11 +69,10 @@ def test_describe_tensor(learner, reference, device, seed):
     [(True, True, "cuda"), (True, False, "cuda"), (False, True, "mps"), (False, False, "cpu")],
     ids=["cuda+mps", "cuda", "mps", "cpu-only"],
 )
-def test_pick_device_preference(learner, monkeypatch, cuda, mps, want):
+def test_pick_device_preference(learner, cuda, mps, want):
     """pick_device prefers cuda, then mps, then cpu, and returns a torch.device."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
-    out = learner.pick_device()
+    # Availability is faked through torch.cuda, torch.backends.mps and torch.accelerator.
+    out = learner.run(pick_device_with, cuda=cuda, mps=mps)
     situation = (
         f"with cuda {'present' if cuda else 'absent'} and mps {'present' if mps else 'absent'}"
     )
@@ -80,7 +81,14 @@ def test_pick_device_preference(learner, monkeypatch, cuda, mps, want):
             f"pick_device() {situation} returned {describe(out)}; return torch.device({want!r})"
         )
     if out.type != want:
-        raise fail(f"pick_device() {situation} returned {out}, expected {want}")
+        hint = ""
+        if want == "cpu":
+            hint = (
+                "; torch.accelerator.current_accelerator() names the accelerator torch was "
+                "built for even where none is present: pass check_available=True, or ask "
+                "torch.accelerator.is_available() first"
+            )
+        raise fail(f"pick_device() {situation} returned {out}, expected {want}{hint}")
 
 
 def test_move_to_tensor_and_model(learner, device, seed):
@@ -88,11 +96,26 @@ def test_move_to_tensor_and_model(learner, device, seed):
     x = seed.randn(3, 4)
     out = learner.move_to(x, device)
     assert_close(out, x.to(device), what="move_to(tensor)'s result")
-    model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
-    moved = learner.move_to(model, "meta")
-    if moved is not model:
-        raise fail(f"move_to(model, 'meta') returned {describe(moved)}; return the model itself")
-    assert_on_device(model, "meta", what="after move_to(model, 'meta'), the model")
+    state = _model_state(seed)
+    got = learner.run(move_model, state, device)
+    for target in ("meta", str(device)):
+        moved = got[target]
+        shown = f"move_to(model, {target!r})"
+        if not moved["is_model"]:
+            raise fail(f"{shown} returned {moved['returned']}; return the model itself")
+        for name, where in moved["devices"].items():
+            if torch.device(where).type != torch.device(target).type:
+                raise fail(
+                    f"after {shown}, the model: {name} is on {where}, expected {target}; "
+                    "move the whole model with model.to(device)"
+                )
+    # The values the learner's move produced, against the state the judge gave the model.
+    want = {key: value.to(device) for key, value in state.items()}
+    assert_state_dict_close(
+        got[str(device)]["state"], want, what=f"after move_to(model, {str(device)!r}), the state"
+    )
+    for key, value in got[str(device)]["state"].items():
+        assert_tensor(value, what=f"the moved state[{key!r}]", device=device, finite=False)
 
 
 def test_move_to_nested(learner, seed):
@@ -102,28 +125,135 @@ def test_move_to_nested(learner, seed):
         "label": seed.randint(0, 10, (2,), offset=1),
         "meta": {"ids": [seed.randn(2), 7, "name"], "pair": (seed.rand(1), None)},
     }
-    out = learner.move_to(batch, "meta")
-
-    def walk(got, want, path):
-        where = f"move_to(batch, 'meta'){path}"
-        if isinstance(want, torch.Tensor):
-            assert_tensor(got, what=where, shape=tuple(want.shape), dtype=want.dtype, device="meta")
-            return
-        if type(got) is not type(want):
-            raise fail(f"{where} is {describe(got)}, expected {describe(want)}")
-        if isinstance(want, dict):
-            if set(got) != set(want):
-                raise fail(f"{where} has keys {sorted(got)}, expected {sorted(want)}")
-            for key in want:
-                walk(got[key], want[key], f"{path}[{key!r}]")
-        elif isinstance(want, (list, tuple)):
-            if len(got) != len(want):
-                raise fail(f"{where} has {len(got)} items, expected {len(want)}")
-            for i, (g, w) in enumerate(zip(got, want, strict=True)):
-                walk(g, w, f"{path}[{i}]")
-        elif got != want:
-            raise fail(f"{where} is {got!r}, expected {want!r} unchanged")
-
-    walk(out, batch, "")
+    got = learner.run(move_batch, batch, "meta")
+    _walk(got["out"], batch, "")
     for key in ("image", "label"):
-        assert_on_device(batch[key], "cpu", what=f"the input batch[{key!r}] (it must not change)")
+        after = got["batch_after"][key]
+        if not isinstance(after, torch.Tensor) or after.device.type != "cpu":
+            where = after.device if isinstance(after, torch.Tensor) else describe(after)
+            raise fail(
+                f"after move_to(batch, 'meta'), the input batch[{key!r}] is on {where}, expected "
+                "cpu (it must not change): build a new dict, list or tuple instead of assigning "
+                "into the one you were given"
+            )
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+@scenario
+def pick_device_with(mod: Any, *, cuda: bool, mps: bool) -> Any:
+    """pick_device() on a machine where cuda and mps are present or absent as asked.
+
+    Every availability API a learner may ask is patched consistently and restored after.
+    The build's accelerator (what ``current_accelerator()`` returns without checking) is
+    cuda, or mps on an mps-only machine, as on real wheels.
+    """
+    built = torch.device("mps") if mps and not cuda else torch.device("cuda")
+    present = cuda or mps
+
+    def current_accelerator(check_available: bool = False) -> torch.device | None:
+        if check_available and not present:
+            return None
+        return built
+
+    patches = [
+        (torch.cuda, "is_available", lambda: cuda),
+        (torch.cuda, "device_count", lambda: 1 if cuda else 0),
+        (torch.backends.mps, "is_available", lambda: mps),
+        (torch.backends.mps, "is_built", lambda: mps),
+        (torch.accelerator, "is_available", lambda: present),
+        (torch.accelerator, "current_accelerator", current_accelerator),
+        (torch.accelerator, "device_count", lambda: 1 if present else 0),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    try:
+        for owner, name, fake in patches:
+            setattr(owner, name, fake)
+        return mod.pick_device()
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
+@scenario
+def move_model(
+    mod: Any, state: dict[str, torch.Tensor], device: torch.device
+) -> dict[str, dict[str, Any]]:
+    """move_to(model, 'meta') and move_to(model, device) on Linear + BatchNorm models.
+
+    For each: whether the model itself came back, where its parameters and buffers are, and
+    (off meta) its state_dict.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for target in ("meta", str(device)):
+        model = _model()
+        model.load_state_dict(state)
+        moved = mod.move_to(model, target)
+        tensors = list(model.named_parameters()) + list(model.named_buffers())
+        out[target] = {
+            "is_model": moved is model,
+            "returned": describe(moved),
+            "devices": {name: str(t.device) for name, t in tensors},
+            "state": None if target == "meta" else dict(model.state_dict()),
+        }
+    return out
+
+
+@scenario
+def move_batch(mod: Any, batch: dict[str, Any], device: str) -> dict[str, Any]:
+    """move_to(batch, device), and the batch as it is afterwards."""
+    out = mod.move_to(batch, device)
+    return {"out": out, "batch_after": batch}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _random_tensor(seed: Any, device: torch.device, index: int) -> torch.Tensor:
+    rng = seed.python_random(index)
+    shape = tuple(rng.randint(1, 5) for _ in range(rng.randint(0, 4)))
+    dtype = rng.choice([torch.float32, torch.float64, torch.int64, torch.bool, torch.float16])
+    t = torch.zeros(shape, dtype=dtype, device=device)
+    if dtype.is_floating_point and rng.random() < 0.5:
+        t.requires_grad_(True)
+    return t
+
+
+def _model() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.BatchNorm1d(3))
+
+
+def _model_state(seed: Any) -> dict[str, torch.Tensor]:
+    """A state for the test model with values drawn from the test's seed."""
+    state = dict(_model().state_dict())
+    for i, (key, value) in enumerate(sorted(state.items())):
+        if value.is_floating_point():
+            state[key] = seed.randn(*value.shape, offset=10 + i)
+            if key.endswith("running_var"):
+                state[key] = state[key].abs() + 0.5
+        else:
+            state[key] = torch.full_like(value, 3 + i)
+    return state
+
+
+def _walk(got: Any, want: Any, path: str) -> None:
+    """Compare the moved batch with the input: same containers, tensors on meta, rest as is."""
+    where = f"move_to(batch, 'meta'){path}"
+    if isinstance(want, torch.Tensor):
+        assert_tensor(got, what=where, shape=tuple(want.shape), dtype=want.dtype, device="meta")
+        return
+    if type(got) is not type(want):
+        raise fail(f"{where} is {describe(got)}, expected {describe(want)}")
+    if isinstance(want, dict):
+        if set(got) != set(want):
+            raise fail(f"{where} has keys {sorted(map(str, got))}, expected {sorted(want)}")
+        for key in want:
+            _walk(got[key], want[key], f"{path}[{key!r}]")
+    elif isinstance(want, (list, tuple)):
+        if len(got) != len(want):
+            raise fail(f"{where} has {len(got)} items, expected {len(want)}")
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            _walk(g, w, f"{path}[{i}]")
+    elif got != want:
+        raise fail(f"{where} is {got!r}, expected {want!r} unchanged")

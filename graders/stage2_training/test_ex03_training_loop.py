@@ -1,27 +1,34 @@
 """Grader for 2.3: a train / validate loop.
 
-Twin runs: the reference and the learner's code start from deep copies of one model
-(Linear, BatchNorm1d, ReLU, Dropout, Linear), get the same batches (a list of CPU tensors,
-or a DataLoader with its own generator, so iterating it draws nothing from the global RNG)
-and start from the same global seed, so Dropout draws the same masks in both runs. The final
-weights, the BatchNorm buffers and the returned numbers are compared; when the weights
-differ they are matched against simulated common mistakes (gradients never cleared, two
-steps per batch, softmax before the loss) to name the mistake.
+Twin runs: the test builds one small classifier (Linear, BatchNorm1d, ReLU, Dropout,
+Linear), draws its weights and the data, and hands the same state dict, samples and seeds
+to the reference and to the learner's code. A scenario rebuilds the model from that state
+dict, the batches (a list of CPU tensors, or a DataLoader with its own generator, so
+iterating it draws nothing from the global RNG) and the optimizer, seeds the global RNG
+so Dropout draws the same masks in both runs, calls the function and returns the final
+state dict, the gradients and the returned numbers. The judge compares them with the
+reference's; when the weights differ they are matched against simulated common mistakes
+(gradients never cleared, two steps per batch, softmax before the loss), run by the judge
+itself, to name the mistake.
 
-A forward pre-hook on the model records, for every forward pass, the train/eval mode of
-every sub-module, whether autograd was recording, and whether the batch is on the model's
-device. That last check can only fail on a machine with cuda or mps: on a CPU-only box the
-batches and the model are all on the CPU, so "data left on the CPU" is graded where a GPU is
-present. The loss function handed to the learner is instrumented: it notices probabilities
-instead of logits, and keeps a weak reference to each batch's autograd node, so a loss tensor
-kept alive across batches (``total += loss``) is caught while the epoch runs.
+Inside the scenario a forward pre-hook records, for every forward pass, the train/eval
+mode of every sub-module, whether autograd was recording, and whether the batch is on the
+model's device. That last check can only fail on a machine with cuda or mps: on a CPU-only
+box the batches and the model are all on the CPU, so "data left on the CPU" is graded where
+a GPU is present. The loss function handed to the learner is instrumented: it notices
+probabilities instead of logits, and keeps a weak reference to each batch's autograd node,
+so a loss tensor kept alive across batches (``total += loss``) is caught while the epoch
+runs. What these instruments report is only ever a reason to fail: a test passes on the
+weights and numbers it compares with the reference's.
+
+Tests first: scenarios (run where the learner's code runs) and helpers follow them.
 """
 
 from __future__ import annotations
 
 import copy
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,26 +40,247 @@ from torch.utils.data import DataLoader, TensorDataset
 from pytorch_path.checks import (
     assert_close,
     assert_python_float,
+    assert_unchanged,
+    call_learner,
     describe,
     fail,
+    name_the_mistake,
+    states_close,
+    tolerance,
 )
+from pytorch_path.scenario import scenario
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
 
+_HINTS = {
+    "has no attribute 'dataset'": (
+        "the loader may be a plain list of (x, y) batches: count the samples as you go "
+        "(x.shape[0] per batch) instead of len(loader.dataset)"
+    ),
+    "same device": "move every batch to the device first: x, y = x.to(device), y.to(device)",
+    "does not require grad and does not have a grad_fn": (
+        "the loss has no graph: the training forward pass must run with autograd on (no "
+        "torch.no_grad() around it) and the loss must not be detached before backward()"
+    ),
+    "backward through the graph a second time": (
+        "call backward() once per batch, on that batch's loss only (not on a running total)"
+    ),
+}
 
-def _dtype(device: torch.device) -> torch.dtype:
-    """float64 for tight comparisons; float32 on mps, which has no float64."""
-    return torch.float32 if device.type == "mps" else torch.float64
+
+# ----------------------------------------------------------------------------- train tests
 
 
-def _tol(device: torch.device) -> dict[str, float]:
-    if device.type == "mps":
-        return {"rtol": 1e-4, "atol": 1e-5}
-    return {"rtol": 1e-7, "atol": 1e-9}
+def test_train_one_epoch_updates_like_a_correct_loop(learner, reference, device, seed):
+    """After one epoch the weights and BatchNorm statistics equal a correct loop's (twin run)."""
+    for index, smoothing in enumerate((0.0, 0.1, 0.0)):
+        cfg = _Config(seed, 10 * index)
+        twin = _train_twin(learner, reference, cfg, device, label_smoothing=smoothing)
+        _compare_weights(cfg, twin, device, label_smoothing=smoothing)
 
 
-def _same_device(a: torch.device, b: torch.device) -> bool:
-    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
+def test_train_one_epoch_returns_mean_loss_per_sample(learner, reference, device, seed):
+    """The returned loss is a float: batch losses weighted by batch size, over all samples."""
+    for index in range(3):
+        cfg = _Config(seed, 100 + 10 * index)
+        _check_loss(_train_twin(learner, reference, cfg, device), cfg, device)
+
+
+def test_train_one_epoch_keeps_no_graph(learner, reference, device, seed):
+    """No loss tensor (and so no graph) survives from one batch to the next; a float comes back."""
+    cfg = _Config(seed, 200)
+    cfg.n_batches, cfg.last = 5, cfg.batch
+    cfg.n = 5 * cfg.batch
+    _check_loss(_train_twin(learner, reference, cfg, device), cfg, device)
+
+
+def test_train_one_epoch_with_a_dataloader(learner, reference, device, seed):
+    """A DataLoader (shuffle=False) and a device given as a string work like a list of batches."""
+    cfg = _Config(seed, 300)
+    twin = _train_twin(
+        learner, reference, cfg, device, loader_kind="dataloader", device_arg=str(device)
+    )
+    _compare_weights(cfg, twin, device, label_smoothing=0.0)
+    _check_loss(twin, cfg, device)
+
+
+def test_train_one_epoch_leaves_the_batches_alone(learner, reference, device, seed):
+    """The batches are moved to the device, never modified in place."""
+    cfg = _Config(seed, 400)
+    twin = _train_twin(learner, reference, cfg, device)
+    for i, ((x, y), (x0, y0)) in enumerate(zip(twin.batches_after, twin.batches, strict=True)):
+        assert_unchanged(x, x0, what=f"batch {i}'s x", call=twin.call)
+        assert_unchanged(y, y0, what=f"batch {i}'s y", call=twin.call)
+    _check_loss(twin, cfg, device)
+
+
+# ----------------------------------------------------------------------------- evaluate tests
+
+
+def test_evaluate_matches_a_correct_evaluation(learner, reference, device, seed):
+    """evaluate returns the per-sample mean loss and the fraction of correct predictions."""
+    for index in range(3):
+        cfg = _Config(seed, 500 + 10 * index)
+        ev = _evaluate(learner, reference, cfg, device)
+        if ev.got["loss_calls"] == 0:
+            raise fail(
+                f"{ev.call}; loss_fn was never called: compute each batch's loss with loss_fn"
+            )
+        _check_eval_loss(ev, device)
+        want = ev.expected["accuracy"]
+        acc, call = ev.accuracy, ev.call
+        if abs(acc - want) <= 1e-6:  # float32 arithmetic is fine; a wrong count is >= 1/n off
+            continue
+        _, hits = _eval_record(ev.model0, ev.batches, device)
+        correct = sum(c for c, _ in hits)
+        per_batch = sum(c / n for c, n in hits) / len(hits)
+        if abs(acc - 100 * want) <= 1e-4 and want > 0:
+            raise fail(
+                f"{call}; result['accuracy'] is {acc:.6g}, a percentage; return the fraction "
+                f"of correct predictions, between 0 and 1 (expected {want:.6g})"
+            )
+        if abs(acc - per_batch) <= 1e-6:
+            raise fail(
+                f"{call}; result['accuracy'] is {acc:.6g}, the mean of the per-batch "
+                "accuracies; count the correct predictions over all batches and divide by the "
+                f"total number of samples: the last batch is smaller (expected {want:.6g})"
+            )
+        if abs(acc - correct) <= 1e-6:
+            raise fail(
+                f"{call}; result['accuracy'] is {acc:.6g}, the number of correct predictions; "
+                f"divide it by the number of samples ({cfg.n}) (expected {want:.6g})"
+            )
+        raise fail(
+            f"{call}; result['accuracy'] is {acc:.6g}, expected {want:.6g} ({correct} of "
+            f"{cfg.n} samples have logits.argmax(dim=1) == y in eval mode)"
+        )
+
+
+def test_evaluate_trains_nothing(learner, reference, device, seed):
+    """evaluate runs in eval mode under no_grad; weights, BatchNorm stats, .grad stay as given."""
+    for index in range(2):
+        cfg = _Config(seed, 600 + 10 * index)
+        ev = _evaluate(learner, reference, cfg, device)
+        state, grads, call = ev.got["state"], ev.got["grads"], ev.call
+        for name, p in ev.model0.named_parameters():
+            if not torch.equal(state[name], p.detach().cpu()):
+                raise fail(
+                    f"{call}; afterwards the parameter {name} has changed; evaluate must "
+                    "not update the model"
+                )
+            grad = grads[name]
+            if grad is None or not torch.equal(grad, ev.grads[name]):
+                now = "None" if grad is None else "different values"
+                raise fail(
+                    f"{call}; afterwards {name}.grad is {now}: evaluate must leave the gradients "
+                    "alone (no backward(), no zero_grad())"
+                )
+        for name, b in ev.model0.named_buffers():
+            if not torch.equal(state[name], b.cpu()):
+                raise fail(
+                    f"{call}; afterwards the BatchNorm buffer {name} has changed: a forward "
+                    "pass ran in train mode; call model.eval() before the loop"
+                )
+        _check_eval_loss(ev, device)
+
+
+def test_batches_reach_the_models_device(learner, reference, device, seed):
+    """Both functions move each CPU batch to the device given (checked where cuda/mps exist)."""
+    cfg = _Config(seed, 700)
+    _check_loss(_train_twin(learner, reference, cfg, device, device_arg=device), cfg, device)
+    _check_eval_loss(_evaluate(learner, reference, cfg, device), device)
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+@scenario
+def training(
+    mod: Any,
+    spec: dict[str, Any],
+    state0: dict[str, torch.Tensor],
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    device: torch.device,
+    device_arg: Any,
+    label_smoothing: float,
+    loader_kind: str,
+) -> dict[str, Any]:
+    """train_one_epoch on the test's model (arriving in eval mode), data and seed."""
+    model = _build(spec, state0, X.dtype, device)
+    model.eval()  # arrives in eval mode, as it would right after evaluate()
+    batches = _split(X, y, spec["batch"])
+    loader: Iterable[Any] = batches
+    if loader_kind == "dataloader":
+        loader = DataLoader(
+            TensorDataset(X, y),
+            batch_size=spec["batch"],
+            shuffle=False,
+            generator=torch.Generator(),
+        )
+    optimizer = torch.optim.SGD(model.parameters(), lr=spec["lr"], momentum=spec["momentum"])
+    watch = _Watch(model, phase="train")
+    loss_fn = _Loss(watch, label_smoothing, mark=True)
+    torch.manual_seed(spec["run_seed"])
+    out = None
+    try:
+        out = mod.train_one_epoch(model, loader, loss_fn, optimizer, device_arg)
+    except Exception:
+        if watch.problem is None:
+            raise
+    finally:
+        watch.close()
+    return {
+        "problem": watch.problem,
+        "forwards": watch.forwards,
+        "loss_calls": loss_fn.calls,
+        "out": out,
+        "described": describe(out),
+        "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "batches_after": batches if loader_kind == "list" else None,
+    }
+
+
+@scenario
+def evaluation(
+    mod: Any,
+    spec: dict[str, Any],
+    state0: dict[str, torch.Tensor],
+    grads: dict[str, torch.Tensor],
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    device: torch.device,
+) -> dict[str, Any]:
+    """evaluate on the test's model (arriving in train mode, with stale gradients) and data."""
+    model = _build(spec, state0, X.dtype, device)
+    for name, p in model.named_parameters():  # stale gradients evaluate must not touch
+        p.grad = grads[name].to(device=p.device, dtype=p.dtype)
+    model.train()  # arrives in train mode, as it would right after train_one_epoch()
+    watch = _Watch(model, phase="eval")
+    loss_fn = _Loss(watch, 0.0, mark=False)
+    torch.manual_seed(spec["run_seed"])
+    out = None
+    try:
+        out = mod.evaluate(model, _split(X, y, spec["batch"]), loss_fn, device)
+    except Exception:
+        if watch.problem is None:
+            raise
+    finally:
+        watch.close()
+    return {
+        "problem": watch.problem,
+        "forwards": watch.forwards,
+        "loss_calls": loss_fn.calls,
+        "out": out,
+        "described": describe(out),
+        "state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "grads": {
+            name: None if p.grad is None else p.grad.detach().cpu()
+            for name, p in model.named_parameters()
+        },
+    }
 
 
 # ----------------------------------------------------------------------------- the model
@@ -75,6 +303,29 @@ class _Net(nn.Module):
         return self.body(x)
 
 
+def _build(
+    spec: dict[str, Any], state: dict[str, torch.Tensor], dtype: torch.dtype, device: Any
+) -> nn.Module:
+    """The test's model: a fresh _Net holding ``state``, on ``device`` in ``dtype``."""
+    model = _Net(spec["d_in"], spec["hidden"], spec["classes"]).to(dtype)
+    model.load_state_dict(state)
+    return model.to(device)
+
+
+def _split(X: torch.Tensor, y: torch.Tensor, batch: int) -> Batches:
+    """Consecutive (x, y) batches of ``batch`` samples (the last may be smaller), as copies."""
+    return [(X[i : i + batch].clone(), y[i : i + batch].clone()) for i in range(0, len(X), batch)]
+
+
+def _dtype(device: torch.device) -> torch.dtype:
+    """float64 for tight comparisons; float32 on mps, which has no float64."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
+
+
 class _Config:
     """One random problem: sizes all different, and a smaller last batch."""
 
@@ -92,6 +343,18 @@ class _Config:
         self.momentum = round(rng.uniform(0.5, 0.9), 2)
         self.run_seed = rng.randint(0, 2**31 - 1)
         self.seed, self.offset = seed, offset
+
+    def spec(self) -> dict[str, Any]:
+        """What a scenario needs to rebuild the model, the batches and the optimizer."""
+        return {
+            "d_in": self.d_in,
+            "hidden": self.hidden,
+            "classes": self.classes,
+            "batch": self.batch,
+            "lr": self.lr,
+            "momentum": self.momentum,
+            "run_seed": self.run_seed,
+        }
 
     def model(self, device: torch.device) -> nn.Module:
         torch.manual_seed(self.run_seed + 1)
@@ -112,9 +375,7 @@ class _Config:
 
     def batches(self, device: torch.device) -> Batches:
         X, y = self.data(device)
-        return [
-            (X[i : i + self.batch], y[i : i + self.batch]) for i in range(0, self.n, self.batch)
-        ]
+        return _split(X, y, self.batch)
 
     def optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         return torch.optim.SGD(model.parameters(), lr=self.lr, momentum=self.momentum)
@@ -126,37 +387,34 @@ class _Config:
         )
 
 
-def _clone_batches(batches: Batches) -> Batches:
-    return [(x.clone(), y.clone()) for x, y in batches]
-
-
 # ----------------------------------------------------------------------------- instruments
 
 
-class _Probe:
-    """Watches every forward pass of a model while one learner function runs."""
+class _Watch:
+    """Watches every forward pass of a model while one learner function runs (worker side)."""
 
-    def __init__(self, model: nn.Module, *, phase: str, call: str) -> None:
-        self.model, self.phase, self.call = model, phase, call
+    def __init__(self, model: nn.Module, *, phase: str) -> None:
+        self.model, self.phase = model, phase
         self.forwards = 0
         self.nodes: list[weakref.ref[Any]] = []
         self.problem: str | None = None
         self.param = next(model.parameters())
         self.handle = model.register_forward_pre_hook(self._pre)
 
-    def __enter__(self) -> _Probe:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
         self.handle.remove()
+
+    def flag(self, problem: str) -> Exception:
+        """Remember the first problem; the exception that stops the learner's loop."""
+        if self.problem is None:
+            self.problem = problem
+        return fail(problem)
 
     def _pre(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         self.forwards += 1
         problem = self._check(args[0] if args else None)
         if problem is not None:
-            if self.problem is None:
-                self.problem = problem
-            raise fail(problem)
+            raise self.flag(problem)
 
     def _check(self, x: Any) -> str | None:
         wrong = [
@@ -166,7 +424,7 @@ class _Probe:
         if self.phase == "train":
             if wrong:
                 return (
-                    f"{self.call}; a forward pass ran with the model in eval mode ("
+                    f"a forward pass ran with the model in eval mode ("
                     f"{', '.join(sorted(set(wrong)))} not training); call model.train() at the "
                     "start of train_one_epoch: the model may arrive in eval mode (for example "
                     "right after evaluate), and then Dropout would not drop and BatchNorm would "
@@ -174,7 +432,7 @@ class _Probe:
                 )
             if not grad:
                 return (
-                    f"{self.call}; a forward pass ran with autograd switched off "
+                    "a forward pass ran with autograd switched off "
                     "(torch.no_grad() or inference_mode); training needs the graph for "
                     "loss.backward(): run one forward pass per batch, with autograd on, and take "
                     "loss.item() from that pass"
@@ -182,7 +440,7 @@ class _Probe:
             alive = [i for i, ref in enumerate(self.nodes[:-1]) if ref() is not None]
             if alive:
                 return (
-                    f"{self.call}; when batch {len(self.nodes)} started, the autograd graph of "
+                    f"when batch {len(self.nodes)} started, the autograd graph of "
                     f"batch {alive[0]} was still alive: a loss tensor is kept across batches "
                     "(total += loss, or a list of loss tensors), which holds every batch's graph "
                     "in memory for the whole epoch. Accumulate loss.item(), a Python float"
@@ -190,21 +448,21 @@ class _Probe:
         else:
             if wrong:
                 return (
-                    f"{self.call}; evaluate ran a forward pass with the model in train mode ("
+                    f"evaluate ran a forward pass with the model in train mode ("
                     f"{', '.join(sorted(set(wrong)))}); call model.eval() first: in train mode "
                     "Dropout drops units at random and BatchNorm normalises with each batch's "
                     "statistics and overwrites its running statistics"
                 )
             if grad:
                 return (
-                    f"{self.call}; evaluate ran a forward pass with autograd recording "
+                    "evaluate ran a forward pass with autograd recording "
                     "(torch.is_grad_enabled() was True); run the loop inside torch.no_grad() "
                     "(or torch.inference_mode()): evaluation needs no graph, and building one "
                     "costs memory and time"
                 )
         if isinstance(x, torch.Tensor) and not _same_device(x.device, self.param.device):
             return (
-                f"{self.call}; the model is on {self.param.device} but a batch reached it on "
+                f"the model is on {self.param.device} but a batch reached it on "
                 f"{x.device}; move every batch to the device: x, y = x.to(device), y.to(device)"
             )
         return None
@@ -226,16 +484,16 @@ class _Mark(torch.autograd.Function):
 class _Loss:
     """The loss handed to learner code: cross-entropy that checks what it is given."""
 
-    def __init__(self, probe: _Probe | None, label_smoothing: float, call: str) -> None:
-        self.probe, self.label_smoothing, self.call = probe, label_smoothing, call
+    def __init__(self, watch: _Watch, label_smoothing: float, *, mark: bool) -> None:
+        self.watch, self.label_smoothing, self.mark = watch, label_smoothing, mark
         self.calls = 0
 
     def __call__(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         if isinstance(logits, torch.Tensor) and isinstance(y, torch.Tensor):
             if not _same_device(logits.device, y.device):
-                raise fail(
-                    f"{self.call}; loss_fn got logits on {logits.device} and targets on "
+                raise self.watch.flag(
+                    f"loss_fn got logits on {logits.device} and targets on "
                     f"{y.device}; move y to the device too: y = y.to(device)"
                 )
             if logits.dim() == 2 and logits.is_floating_point() and logits.shape[0] > 0:
@@ -245,69 +503,90 @@ class _Loss:
                         ((rows - 1).abs() < 1e-4).all()
                     )
                 if probs:
-                    raise fail(
-                        f"{self.call}; loss_fn received probabilities (every row is >= 0 and "
+                    raise self.watch.flag(
+                        "loss_fn received probabilities (every row is >= 0 and "
                         "sums to 1), not logits: pass the model's raw output. CrossEntropyLoss "
                         "applies log_softmax itself; a softmax before it squashes the loss and "
                         "shrinks the gradients"
                     )
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing)
-        if self.probe is not None and loss.requires_grad:
-            loss = _Mark.apply(loss, self.probe.nodes)
+        if self.mark and loss.requires_grad:
+            loss = _Mark.apply(loss, self.watch.nodes)
         return loss
 
 
-_HINTS = (
-    (
-        "has no attribute 'dataset'",
-        "the loader may be a plain list of (x, y) batches: count the samples as you go "
-        "(x.shape[0] per batch) instead of len(loader.dataset)",
-    ),
-    (
-        "same device",
-        "move every batch to the device first: x, y = x.to(device), y.to(device)",
-    ),
-    (
-        "does not require grad and does not have a grad_fn",
-        "the loss has no graph: the training forward pass must run with autograd on (no "
-        "torch.no_grad() around it) and the loss must not be detached before backward()",
-    ),
-    (
-        "backward through the graph a second time",
-        "call backward() once per batch, on that batch's loss only (not on a running total)",
-    ),
-)
-
-
-def _run(fn: Callable[..., Any], *args: Any, call: str) -> Any:
-    """Call learner code; explain well-known errors (others pass through)."""
-    try:
-        return fn(*args)
-    except NotImplementedError:
-        raise
-    except (RuntimeError, AttributeError, TypeError) as exc:
-        text = str(exc).strip()
-        for needle, hint in _HINTS:
-            if needle in text:
-                first = text.splitlines()[0]
-                raise fail(f"{call} raised {type(exc).__name__}: {first}; {hint}") from exc
-        raise
+# ----------------------------------------------------------------------------- train helpers
 
 
 @dataclass
 class _Twin:
-    """What one twin run of train_one_epoch produced."""
+    """What one twin run of train_one_epoch produced (the learner's, the reference's)."""
 
     got: float
     expected: float
-    model: nn.Module
-    ref_model: nn.Module
+    state: dict[str, torch.Tensor]
+    ref_state: dict[str, torch.Tensor]
     model0: nn.Module
     batches: Batches
+    batches_after: Any
     call: str
 
 
-# ----------------------------------------------------------------------------- simulation
+def _train_twin(
+    learner: Any,
+    reference: Any,
+    cfg: _Config,
+    device: torch.device,
+    *,
+    label_smoothing: float = 0.0,
+    loader_kind: str = "list",
+    device_arg: Any = None,
+) -> _Twin:
+    """Run reference and learner on the same model, batches and seed; return what came."""
+    model0 = cfg.model(device)
+    state0 = {k: v.detach().cpu() for k, v in model0.state_dict().items()}
+    X, y = cfg.data(device)
+    arg = device if device_arg is None else device_arg
+    options = {
+        "device": device,
+        "device_arg": arg,
+        "label_smoothing": label_smoothing,
+        "loader_kind": loader_kind,
+    }
+    want = reference.run(training, cfg.spec(), state0, X, y, **options)
+    kind = "a list of (x, y) CPU batches" if loader_kind == "list" else "a DataLoader"
+    call = (
+        f"called train_one_epoch(model, loader, loss_fn, optimizer, {arg!r}) with {kind}: "
+        f"{cfg.shape()}; the model (Linear, BatchNorm1d, ReLU, Dropout, Linear) on {device}, "
+        f"SGD(lr={cfg.lr}, momentum={cfg.momentum})"
+    )
+    got = call_learner(
+        learner.run, training, cfg.spec(), state0, X, y, call=call, hints=_HINTS, **options
+    )
+    if got["problem"] is not None:
+        raise fail(f"{call}; {got['problem']}")
+    if got["loss_calls"] == 0:
+        raise fail(f"{call}; loss_fn was never called: compute each batch's loss with loss_fn")
+    if got["forwards"] != cfg.n_batches:
+        raise fail(
+            f"{call}; the model ran {got['forwards']} forward passes for {cfg.n_batches} "
+            "batches; run exactly one forward pass per batch (a second pass draws new Dropout "
+            "masks and updates BatchNorm's statistics again)"
+        )
+    out = got["out"]
+    if not isinstance(out, torch.Tensor) and type(out) is not float:
+        raise fail(f"{call}; returned {got['described']}; return the epoch's mean loss as a float")
+    assert_python_float(out, what="the returned epoch loss", call=call)
+    return _Twin(
+        got=out,
+        expected=want["out"],
+        state=got["state"],
+        ref_state=want["state"],
+        model0=model0,
+        batches=cfg.batches(device),
+        batches_after=got["batches_after"],
+        call=call,
+    )
 
 
 def _simulate(
@@ -358,27 +637,17 @@ _MISTAKES = (
 )
 
 
-def _states_match(a: nn.Module, b: nn.Module, tol: dict[str, float]) -> bool:
-    sa, sb = a.state_dict(), b.state_dict()
-    for name, t in sa.items():
-        u = sb[name]
-        if t.shape != u.shape or not torch.allclose(t.double().cpu(), u.double().cpu(), **tol):
-            return False
-    return True
-
-
 def _compare_weights(
     cfg: _Config, twin: _Twin, device: torch.device, *, label_smoothing: float
 ) -> None:
     """The learner's model must equal the reference's after the epoch; name the mistake if not."""
-    tol = _tol(device)
-    model, model0, expected, call = twin.model, twin.model0, twin.ref_model, twin.call
-    batches = twin.batches
-    if _states_match(model, expected, tol):
+    tol = tolerance(_dtype(device), device)
+    call = twin.call
+    if states_close(twin.state, twin.ref_state, **tol):
         return
     unchanged = all(
-        torch.equal(p.detach().cpu(), q.detach().cpu())
-        for p, q in zip(model.parameters(), model0.parameters(), strict=True)
+        torch.equal(twin.state[name], p.detach().cpu())
+        for name, p in twin.model0.named_parameters()
     )
     if unchanged:
         raise fail(
@@ -387,24 +656,46 @@ def _compare_weights(
             "clear the gradients between backward() and step() (zero_grad() belongs before "
             "the forward pass)"
         )
-    for mistake, advice in _MISTAKES:
-        simulated, _ = _simulate(
-            cfg, model0, batches, device, label_smoothing=label_smoothing, mistake=mistake
+    simulated = (
+        (
+            _simulate(
+                cfg, twin.model0, twin.batches, device, label_smoothing=label_smoothing,
+                mistake=mistake,
+            )[0].state_dict(),
+            advice,
         )
-        if _states_match(model, simulated, {"rtol": 1e-5, "atol": 1e-7}):
-            raise fail(f"{call}; the weights after the epoch match a loop where {advice}")
-    params = dict(model.named_parameters())
-    buffers = dict(model.named_buffers())
-    for name, t in expected.state_dict().items():
-        got = params.get(name, buffers.get(name))
+        for mistake, advice in _MISTAKES
+    )  # fmt: skip
+    advice = name_the_mistake(
+        twin.state, simulated, lambda got, sim: states_close(got, sim, rtol=1e-5, atol=1e-7)
+    )
+    if advice is not None:
+        raise fail(f"{call}; the weights after the epoch match a loop where {advice}")
+    for name, t in twin.ref_state.items():
         assert_close(
-            got.detach() if got is not None else got,
+            twin.state.get(name),
             t,
             what=f"the model's {name} after one epoch (vs a correct loop on the same batches)",
             call=call
             + ("; per batch: zero_grad(), forward, loss_fn(logits, y), backward(), step()"),
             **tol,
         )
+
+
+def _check_loss(twin: _Twin, cfg: _Config, device: torch.device) -> None:
+    """The returned epoch loss must equal the reference's; say how it was averaged if not."""
+    tol = tolerance(_dtype(device), device)
+    got, expected = twin.got, twin.expected
+    if abs(got - expected) <= tol["atol"] + tol["rtol"] * abs(expected):
+        return
+    _compare_weights(cfg, twin, device, label_smoothing=0.0)  # a wrong update explains it all
+    _, record = _simulate(cfg, twin.model0, twin.batches, device, label_smoothing=0.0)
+    _explain_mean(got, record, expected, what="the returned epoch loss", call=twin.call)
+    raise fail(
+        f"{twin.call}; the returned epoch loss is {got:.6g}, expected {expected:.6g}: the mean "
+        "of each batch's loss.item() (taken during its training step) weighted by its "
+        "batch size"
+    )
 
 
 def _explain_mean(
@@ -439,156 +730,54 @@ def _explain_mean(
             raise fail(f"{call}; {what} is {got:.6g}, {advice} (expected {expected:.6g})")
 
 
-# ----------------------------------------------------------------------------- train tests
+# ----------------------------------------------------------------------------- evaluate helpers
 
 
-def _train_twin(
-    learner: Any,
-    reference: Any,
-    cfg: _Config,
-    device: torch.device,
-    *,
-    label_smoothing: float = 0.0,
-    loader_kind: str = "list",
-    device_arg: Any = None,
-) -> _Twin:
-    """Run reference and learner on the same model, batches and seed; return what came."""
+@dataclass
+class _Eval:
+    """What one twin run of evaluate produced (the learner's, the reference's)."""
+
+    loss: float
+    accuracy: float
+    expected: dict[str, float]
+    got: dict[str, Any]
+    model0: nn.Module
+    grads: dict[str, torch.Tensor]
+    batches: Batches
+    call: str
+
+
+def _evaluate(learner: Any, reference: Any, cfg: _Config, device: torch.device) -> _Eval:
+    """Run reference and learner's evaluate on the same model, stale gradients and batches."""
     model0 = cfg.model(device)
-    batches = cfg.batches(device)
-    ref_model = copy.deepcopy(model0)
-    torch.manual_seed(cfg.run_seed)
-    expected = reference.train_one_epoch(
-        ref_model,
-        _clone_batches(batches),
-        nn.CrossEntropyLoss(label_smoothing=label_smoothing),
-        cfg.optimizer(ref_model),
-        device,
-    )
-    model = copy.deepcopy(model0)
-    model.eval()  # arrives in eval mode, as it would right after evaluate()
-    if loader_kind == "list":
-        loader: Iterable[Any] = _clone_batches(batches)
-    else:
-        X, y = cfg.data(device)
-        loader = DataLoader(
-            TensorDataset(X, y), batch_size=cfg.batch, shuffle=False, generator=torch.Generator()
-        )
-    kind = "a list of (x, y) CPU batches" if loader_kind == "list" else "a DataLoader"
-    optimizer = cfg.optimizer(model)
-    arg = device if device_arg is None else device_arg
+    state0 = {k: v.detach().cpu() for k, v in model0.state_dict().items()}
+    gen = cfg.seed.generator(cfg.offset + 3)
+    grads = {
+        name: torch.randn(p.shape, generator=gen, dtype=p.dtype)
+        for name, p in model0.named_parameters()
+    }
+    X, y = cfg.data(device)
+    want = reference.run(evaluation, cfg.spec(), state0, grads, X, y, device=device)
     call = (
-        f"called train_one_epoch(model, loader, loss_fn, optimizer, {arg!r}) with {kind}: "
-        f"{cfg.shape()}; the model (Linear, BatchNorm1d, ReLU, Dropout, Linear) on {device}, "
-        f"SGD(lr={cfg.lr}, momentum={cfg.momentum})"
+        f"called evaluate(model, loader, loss_fn, {device!r}) with a list of (x, y) CPU batches: "
+        f"{cfg.shape()}; the model (Linear, BatchNorm1d, ReLU, Dropout, Linear) on {device}"
     )
-    with _Probe(model, phase="train", call=call) as probe:
-        loss_fn = _Loss(probe, label_smoothing, call)
-        torch.manual_seed(cfg.run_seed)
-        got = _run(learner.train_one_epoch, model, loader, loss_fn, optimizer, arg, call=call)
-    if probe.problem is not None:
-        raise fail(probe.problem)
-    if loss_fn.calls == 0:
-        raise fail(f"{call}; loss_fn was never called: compute each batch's loss with loss_fn")
-    if probe.forwards != cfg.n_batches:
-        raise fail(
-            f"{call}; the model ran {probe.forwards} forward passes for {cfg.n_batches} batches; "
-            "run exactly one forward pass per batch (a second pass draws new Dropout masks and "
-            "updates BatchNorm's statistics again)"
-        )
-    if not isinstance(got, torch.Tensor) and type(got) is not float:
-        raise fail(f"{call}; returned {describe(got)}; return the epoch's mean loss as a float")
-    assert_python_float(got, what="the returned epoch loss", call=call)
-    return _Twin(got, expected, model, ref_model, model0, batches, call)
+    got = call_learner(
+        learner.run, evaluation, cfg.spec(), state0, grads, X, y, call=call, hints=_HINTS,
+        device=device,
+    )  # fmt: skip
+    if got["problem"] is not None:
+        raise fail(f"{call}; {got['problem']}")
+    if got["forwards"] == 0:
+        raise fail(f"{call}; the model was never called")
+    loss, acc = _check_result(got["out"], got["described"], call)
+    return _Eval(loss, acc, want["out"], got, model0, grads, cfg.batches(device), call)
 
 
-def _check_loss(twin: _Twin, cfg: _Config, device: torch.device) -> None:
-    """The returned epoch loss must equal the reference's; say how it was averaged if not."""
-    tol = _tol(device)
-    got, expected = twin.got, twin.expected
-    if abs(got - expected) <= tol["atol"] + tol["rtol"] * abs(expected):
-        return
-    _compare_weights(cfg, twin, device, label_smoothing=0.0)  # a wrong update explains it all
-    _, record = _simulate(cfg, twin.model0, twin.batches, device, label_smoothing=0.0)
-    _explain_mean(got, record, expected, what="the returned epoch loss", call=twin.call)
-    raise fail(
-        f"{twin.call}; the returned epoch loss is {got:.6g}, expected {expected:.6g}: the mean "
-        "of each batch's loss.item() (taken during its training step) weighted by its "
-        "batch size"
-    )
-
-
-def test_train_one_epoch_updates_like_a_correct_loop(learner, reference, device, seed):
-    """After one epoch the weights and BatchNorm statistics equal a correct loop's (twin run)."""
-    for index, smoothing in enumerate((0.0, 0.1, 0.0)):
-        cfg = _Config(seed, 10 * index)
-        twin = _train_twin(learner, reference, cfg, device, label_smoothing=smoothing)
-        _compare_weights(cfg, twin, device, label_smoothing=smoothing)
-
-
-def test_train_one_epoch_returns_mean_loss_per_sample(learner, reference, device, seed):
-    """The returned loss is a float: batch losses weighted by batch size, over all samples."""
-    for index in range(3):
-        cfg = _Config(seed, 100 + 10 * index)
-        _check_loss(_train_twin(learner, reference, cfg, device), cfg, device)
-
-
-def test_train_one_epoch_keeps_no_graph(learner, reference, device, seed):
-    """No loss tensor (and so no graph) survives from one batch to the next; a float comes back."""
-    cfg = _Config(seed, 200)
-    cfg.n_batches, cfg.last = 5, cfg.batch
-    cfg.n = 5 * cfg.batch
-    _check_loss(_train_twin(learner, reference, cfg, device), cfg, device)
-
-
-def test_train_one_epoch_with_a_dataloader(learner, reference, device, seed):
-    """A DataLoader (shuffle=False) and a device given as a string work like a list of batches."""
-    cfg = _Config(seed, 300)
-    twin = _train_twin(
-        learner, reference, cfg, device, loader_kind="dataloader", device_arg=str(device)
-    )
-    _compare_weights(cfg, twin, device, label_smoothing=0.0)
-    _check_loss(twin, cfg, device)
-
-
-def test_train_one_epoch_leaves_the_batches_alone(learner, reference, device, seed):
-    """The batches are moved to the device, never modified in place."""
-    cfg = _Config(seed, 400)
-    model = cfg.model(device)
-    batches = cfg.batches(device)
-    before = _clone_batches(batches)
-    call = f"called train_one_epoch(model, batches, loss_fn, optimizer, {device!r}): {cfg.shape()}"
-    with _Probe(model, phase="train", call=call) as probe:
-        loss_fn = _Loss(probe, 0.0, call)
-        _run(
-            learner.train_one_epoch,
-            model,
-            batches,
-            loss_fn,
-            cfg.optimizer(model),
-            device,
-            call=call,
-        )
-    for i, ((x, y), (x0, y0)) in enumerate(zip(batches, before, strict=True)):
-        if not (torch.equal(x, x0) and torch.equal(y, y0)):
-            raise fail(f"{call}; batch {i} was changed in place; leave the data as it was given")
-
-
-# ----------------------------------------------------------------------------- evaluate tests
-
-
-def _eval_setup(cfg: _Config, device: torch.device) -> tuple[nn.Module, Batches]:
-    model = cfg.model(device)
-    for p in model.parameters():  # stale gradients evaluate must not touch
-        p.grad = torch.randn(
-            p.shape, generator=cfg.seed.generator(cfg.offset + 3), dtype=p.dtype
-        ).to(device)
-    return model, cfg.batches(device)
-
-
-def _check_result(out: Any, call: str) -> tuple[float, float]:
+def _check_result(out: Any, described: str, call: str) -> tuple[float, float]:
     if not isinstance(out, dict):
         raise fail(
-            f"{call}; returned {describe(out)}; return a dict {{'loss': float, 'accuracy': float}}"
+            f"{call}; returned {described}; return a dict {{'loss': float, 'accuracy': float}}"
         )
     for key in ("loss", "accuracy"):
         if key not in out:
@@ -596,6 +785,21 @@ def _check_result(out: Any, call: str) -> tuple[float, float]:
     loss = assert_python_float(out["loss"], what="result['loss']", call=call)
     acc = assert_python_float(out["accuracy"], what="result['accuracy']", call=call)
     return loss, acc
+
+
+def _check_eval_loss(ev: _Eval, device: torch.device) -> None:
+    """result['loss'] must equal the reference's; say how it was averaged if not."""
+    tol = tolerance(_dtype(device), device)
+    want = ev.expected["loss"]
+    if abs(ev.loss - want) <= tol["atol"] + tol["rtol"] * abs(want):
+        return
+    record, _ = _eval_record(ev.model0, ev.batches, device)
+    _explain_mean(ev.loss, record, want, what="result['loss']", call=ev.call)
+    raise fail(
+        f"{ev.call}; result['loss'] is {ev.loss:.6g}, expected {want:.6g}: each "
+        "batch's loss_fn(logits, y).item() weighted by its batch size, over all samples, "
+        "with the model in eval mode"
+    )
 
 
 def _eval_record(
@@ -611,106 +815,3 @@ def _eval_record(
             losses.append((F.cross_entropy(out, y).item(), x.shape[0]))
             hits.append((int((out.argmax(dim=1) == y).sum()), x.shape[0]))
     return losses, hits
-
-
-def _evaluate(
-    learner: Any, reference: Any, cfg: _Config, device: torch.device
-) -> tuple[tuple[float, float], dict[str, float], nn.Module, nn.Module, Batches, str, Any]:
-    model, batches = _eval_setup(cfg, device)
-    expected = reference.evaluate(
-        copy.deepcopy(model), _clone_batches(batches), nn.CrossEntropyLoss(), device
-    )
-    before = copy.deepcopy(model)
-    for p, q in zip(before.parameters(), model.parameters(), strict=True):
-        p.grad = q.grad.clone()
-    model.train()  # arrives in train mode, as it would right after train_one_epoch()
-    call = (
-        f"called evaluate(model, loader, loss_fn, {device!r}) with a list of (x, y) CPU batches: "
-        f"{cfg.shape()}; the model (Linear, BatchNorm1d, ReLU, Dropout, Linear) on {device}"
-    )
-    with _Probe(model, phase="eval", call=call) as probe:
-        loss_fn = _Loss(None, 0.0, call)
-        torch.manual_seed(cfg.run_seed)
-        out = _run(learner.evaluate, model, _clone_batches(batches), loss_fn, device, call=call)
-    if probe.problem is not None:
-        raise fail(probe.problem)
-    if probe.forwards == 0:
-        raise fail(f"{call}; the model was never called")
-    return _check_result(out, call), expected, model, before, batches, call, loss_fn
-
-
-def test_evaluate_matches_a_correct_evaluation(learner, reference, device, seed):
-    """evaluate returns the per-sample mean loss and the fraction of correct predictions."""
-    for index in range(3):
-        cfg = _Config(seed, 500 + 10 * index)
-        (loss, acc), expected, _, before, batches, call, loss_fn = _evaluate(
-            learner, reference, cfg, device
-        )
-        if loss_fn.calls == 0:
-            raise fail(f"{call}; loss_fn was never called: compute each batch's loss with loss_fn")
-        tol = _tol(device)
-        record, hits = _eval_record(before, batches, device)
-        if not abs(loss - expected["loss"]) <= tol["atol"] + tol["rtol"] * abs(expected["loss"]):
-            _explain_mean(loss, record, expected["loss"], what="result['loss']", call=call)
-            raise fail(
-                f"{call}; result['loss'] is {loss:.6g}, expected {expected['loss']:.6g}: each "
-                "batch's loss_fn(logits, y).item() weighted by its batch size, over all samples, "
-                "with the model in eval mode"
-            )
-        want = expected["accuracy"]
-        if abs(acc - want) <= 1e-6:  # float32 arithmetic is fine; a wrong count is >= 1/n off
-            continue
-        correct = sum(c for c, _ in hits)
-        per_batch = sum(c / n for c, n in hits) / len(hits)
-        if abs(acc - 100 * want) <= 1e-4 and want > 0:
-            raise fail(
-                f"{call}; result['accuracy'] is {acc:.6g}, a percentage; return the fraction "
-                f"of correct predictions, between 0 and 1 (expected {want:.6g})"
-            )
-        if abs(acc - per_batch) <= 1e-6:
-            raise fail(
-                f"{call}; result['accuracy'] is {acc:.6g}, the mean of the per-batch "
-                "accuracies; count the correct predictions over all batches and divide by the "
-                f"total number of samples: the last batch is smaller (expected {want:.6g})"
-            )
-        if abs(acc - correct) <= 1e-6:
-            raise fail(
-                f"{call}; result['accuracy'] is {acc:.6g}, the number of correct predictions; "
-                f"divide it by the number of samples ({cfg.n}) (expected {want:.6g})"
-            )
-        raise fail(
-            f"{call}; result['accuracy'] is {acc:.6g}, expected {want:.6g} ({correct} of "
-            f"{cfg.n} samples have logits.argmax(dim=1) == y in eval mode)"
-        )
-
-
-def test_evaluate_trains_nothing(learner, reference, device, seed):
-    """evaluate runs in eval mode under no_grad; weights, BatchNorm stats, .grad stay as given."""
-    for index in range(2):
-        cfg = _Config(seed, 600 + 10 * index)
-        _, _, model, before, _, call, _ = _evaluate(learner, reference, cfg, device)
-        for (name, p), q in zip(model.named_parameters(), before.parameters(), strict=True):
-            if not torch.equal(p.detach(), q.detach()):
-                raise fail(
-                    f"{call}; afterwards the parameter {name} has changed; evaluate must "
-                    "not update the model"
-                )
-            if p.grad is None or not torch.equal(p.grad, q.grad):
-                now = "None" if p.grad is None else "different values"
-                raise fail(
-                    f"{call}; afterwards {name}.grad is {now}: evaluate must leave the gradients "
-                    "alone (no backward(), no zero_grad())"
-                )
-        for (name, b), c in zip(model.named_buffers(), before.buffers(), strict=True):
-            if not torch.equal(b, c):
-                raise fail(
-                    f"{call}; afterwards the BatchNorm buffer {name} has changed: a forward "
-                    "pass ran in train mode; call model.eval() before the loop"
-                )
-
-
-def test_batches_reach_the_models_device(learner, reference, device, seed):
-    """Both functions move each CPU batch to the device given (checked where cuda/mps exist)."""
-    cfg = _Config(seed, 700)
-    _train_twin(learner, reference, cfg, device, device_arg=device)
-    _evaluate(learner, reference, cfg, device)

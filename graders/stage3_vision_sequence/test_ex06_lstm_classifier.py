@@ -6,14 +6,15 @@ on MPS). Padding invariance is checked directly: the logits of a sequence must n
 when the batch gains extra padding columns or when the sequence is batched alone. When the
 logits differ, they are compared with what the usual mistakes compute (reading the padded
 end, h_n of the first layer, the cell state, softmax) to say which one it is.
-``train_classifier`` is checked by a twin run on a reference model, and end to end on the
-``"last"`` task of ``make_sequence_task``, which a model that reads the padded end of the
-batch cannot learn reliably.
+``train_classifier`` is checked by a twin run on a model with the documented layout, and
+end to end on the ``"last"`` task of ``make_sequence_task``, which a model that reads the
+padded end of the batch cannot learn reliably.
+
+Tests first: scenarios (run where the learner's code runs) and helpers follow them.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 import torch
@@ -24,12 +25,14 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_se
 from pytorch_path.checks import (
     assert_close,
     assert_python_float,
+    assert_state_dict_close,
     assert_tensor,
     call_learner,
     describe,
     fail,
 )
 from pytorch_path.data import make_sequence_task
+from pytorch_path.scenario import scenario
 
 #: Accuracy the "last" task must reach; a correct model reached 1.0 on 100 of 100 seeds.
 ACCURACY_FLOOR = 0.9
@@ -51,9 +54,403 @@ _ERROR_HINTS = {
 }
 
 
-def _run_learner(fn: Any, *args: Any, call: str, **kwargs: Any) -> Any:
-    """Call learner code, explaining the RuntimeErrors listed in _ERROR_HINTS."""
-    return call_learner(fn, *args, call=call, hints=_ERROR_HINTS, **kwargs)
+# ----------------------------------------------------------------------------- the model
+
+
+def test_padding_embeds_to_zero(learner, seed):
+    """The embedding of PAD_TOKEN (0) starts as a zero vector: Embedding(..., padding_idx=0)."""
+    rng = seed.python_random(1)
+    for index in range(2):
+        cfg = _config(rng)
+        lengths = _lengths(rng, rng.randint(3, 6))
+        tokens = _tokens(seed, 90 + index, lengths, cfg["vocab_size"])
+        got = learner.run(fresh_embedding, cfg, tokens, init_seed=seed.value + index)
+        _check_built(got, cfg)
+        if not got["is_embedding"]:
+            raise fail(
+                f"{_describe_cfg(cfg)}: model.embedding is {got['embedding']}, expected an "
+                "nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_TOKEN)"
+            )
+        weight = got["weight"]
+        call = f"{_describe_cfg(cfg)}: model.embedding(tokens) with tokens {describe(tokens)}"
+        assert_tensor(
+            weight,
+            what="model.embedding.weight",
+            shape=(cfg["vocab_size"], cfg["embedding_dim"]),
+            call=_describe_cfg(cfg),
+        )
+        if not bool((weight[0] == 0).all()) or not bool((got["embedded"][tokens == 0] == 0).all()):
+            raise fail(
+                f"{_describe_cfg(cfg)}: the embedding of PAD_TOKEN (0) is not a zero vector; "
+                "create the embedding with padding_idx=PAD_TOKEN, which zeroes that row and "
+                "never updates it"
+            )
+        # A value the learner's layer computed on the judge's tokens: one row per token id.
+        assert_close(got["embedded"], F.embedding(tokens, weight), what="the embeddings",
+                     call=call)  # fmt: skip
+
+
+def test_matches_reference_after_weight_copy(learner, reference, device, seed):
+    """With the reference's weights, the logits (B, num_classes) equal the reference's."""
+    rng = seed.python_random(2)
+    for index in range(3):
+        cfg = _config(rng, num_layers=1 + index % 2)
+        state = reference.run(init_state, cfg, init_seed=seed.value + index)
+        lengths = torch.tensor(_lengths(rng, rng.randint(3, 7)))
+        tokens = _tokens(seed, 10 + index, lengths.tolist(), cfg["vocab_size"]).to(device)
+        expected = _forward(reference, cfg, state, tokens, lengths, device, "the reference")
+        call = f"{_call(tokens, lengths)} on {_describe_cfg(cfg)}"
+        got = _forward(learner, cfg, state, tokens, lengths, device, call)
+        _check_logits(got, expected, cfg, state, tokens, lengths, call, device)
+
+
+def test_logits_ignore_extra_padding(learner, reference, device, seed):
+    """A sequence's logits do not change when the batch gets extra padding columns."""
+    rng = seed.python_random(3)
+    for index in range(2):
+        cfg = _config(rng)
+        state = reference.run(init_state, cfg, init_seed=seed.value + 10 + index)
+        lengths = torch.tensor(_lengths(rng, rng.randint(3, 6)))
+        tokens = _tokens(seed, 20 + index, lengths.tolist(), cfg["vocab_size"]).to(device)
+        call = f"{_call(tokens, lengths)} on {_describe_cfg(cfg)}"
+        base = _forward(learner, cfg, state, tokens, lengths, device, call)
+        assert_tensor(base, what="the logits", shape=(len(lengths), cfg["num_classes"]), call=call)
+        extra = rng.randint(2, 5)
+        padded = torch.cat([tokens, torch.zeros_like(tokens[:, :extra])], dim=1)
+        call2 = f"{_call(padded, lengths)} (the same batch with {extra} more padding columns)"
+        more = _forward(learner, cfg, state, padded, lengths, device, call2)
+        assert_tensor(more, what="the logits", shape=base.shape, call=call2)
+        if not torch.allclose(more, base, **_tol(device)):
+            row = int((more - base).abs().amax(dim=1).argmax())
+            raise fail(
+                f"{call2}; the logits changed when only padding was added (largest change in "
+                f"row {row}, length {int(lengths[row])}): the LSTM reads the padding. Pack the "
+                "embedded batch with pack_padded_sequence(..., lengths.cpu(), batch_first=True,"
+                " enforce_sorted=False) and classify h_n[-1], the state at each sequence's true "
+                "end"
+            )
+        expected = _forward(reference, cfg, state, padded, lengths, device, "the reference")
+        _check_logits(more, expected, cfg, state, padded, lengths, call2, device)
+
+
+def test_logits_do_not_depend_on_batch_mates(learner, reference, device, seed):
+    """A sequence gets the same logits alone as in a batch with longer sequences."""
+    rng = seed.python_random(4)
+    for index in range(2):
+        cfg = _config(rng)
+        state = reference.run(init_state, cfg, init_seed=seed.value + 20 + index)
+        lengths = torch.tensor(_lengths(rng, rng.randint(3, 6)))
+        tokens = _tokens(seed, 30 + index, lengths.tolist(), cfg["vocab_size"]).to(device)
+        call = f"{_call(tokens, lengths)} on {_describe_cfg(cfg)}"
+        batch = _forward(learner, cfg, state, tokens, lengths, device, call)
+        assert_tensor(batch, what="the logits", shape=(len(lengths), cfg["num_classes"]), call=call)
+        for i in sorted(range(len(lengths)), key=lambda i: int(lengths[i]))[:2]:
+            n = int(lengths[i])
+            alone_tokens = tokens[i : i + 1, :n].clone()
+            alone_lengths = torch.tensor([n])
+            call1 = f"{_call(alone_tokens, alone_lengths)} (sequence {i} of the batch, alone)"
+            alone = _forward(learner, cfg, state, alone_tokens, alone_lengths, device, call1)
+            assert_tensor(alone, what="the logits", shape=(1, cfg["num_classes"]), call=call1)
+            if not torch.allclose(alone[0], batch[i], **_tol(device)):
+                raise fail(
+                    f"{call1}; its logits {alone[0].tolist()} differ from row {i} of the batch "
+                    f"{batch[i].tolist()}, where longer sequences made it padded to "
+                    f"{tokens.shape[1]} steps: the model reads past the true end. Classify "
+                    "h_n[-1] of the packed sequence (not output[:, -1] of a padded or unpacked "
+                    "output)"
+                )
+        expected = _forward(reference, cfg, state, tokens, lengths, device, "the reference")
+        _check_logits(batch, expected, cfg, state, tokens, lengths, call, device)
+
+
+def test_unsorted_batches(learner, reference, device, seed):
+    """Batches need not be sorted by length: shortest first and mixed orders both work."""
+    rng = seed.python_random(5)
+    cfg = _config(rng)
+    state = reference.run(init_state, cfg, init_seed=seed.value + 30)
+    for index, order in enumerate(("shortest first", "mixed")):
+        lengths_list = _lengths(rng, rng.randint(4, 7))
+        if order == "shortest first":
+            lengths_list = sorted(lengths_list)
+        lengths = torch.tensor(lengths_list)
+        tokens = _tokens(seed, 40 + index, lengths_list, cfg["vocab_size"]).to(device)
+        expected = _forward(reference, cfg, state, tokens, lengths, device, "the reference")
+        call = f"{_call(tokens, lengths)} ({order})"
+        got = _forward(learner, cfg, state, tokens, lengths, device, call)
+        _check_logits(got, expected, cfg, state, tokens, lengths, call, device)
+
+
+def test_lengths_on_cpu_or_on_device(learner, reference, device, seed):
+    """The lengths may come on the CPU or on the model's device; the logits are the same."""
+    rng = seed.python_random(6)
+    cfg = _config(rng)
+    state = reference.run(init_state, cfg, init_seed=seed.value + 40)
+    lengths = torch.tensor(_lengths(rng, rng.randint(3, 6)))
+    tokens = _tokens(seed, 50, lengths.tolist(), cfg["vocab_size"]).to(device)
+    expected = _forward(reference, cfg, state, tokens, lengths, device, "the reference")
+    for where in (torch.device("cpu"), device):
+        given = lengths.to(where)
+        call = _call(tokens, given)
+        out = _run(learner, cfg, state, tokens, given, device, call)
+        _check_logits(out["logits"], expected, cfg, state, tokens, lengths, call, device)
+        after = out["lengths_after"]
+        if (
+            not isinstance(after, torch.Tensor)
+            or after.device.type != where.type
+            or not torch.equal(after.cpu(), lengths)
+        ):
+            raise fail(f"{call}; the lengths tensor was changed or moved in place")
+
+
+# ----------------------------------------------------------------------------- training
+
+
+def test_train_classifier_twin_run(learner, reference, device, seed):
+    """train_classifier records one loss per step and trains exactly like a correct loop."""
+    rng = seed.python_random(7)
+    for index in range(2):
+        cfg = _config(rng, num_layers=1)
+        state = reference.run(init_state, cfg, init_seed=seed.value + 50 + index)
+        batches = _batches(seed, 60 + 10 * index, cfg, [rng.randint(3, 6) for _ in range(3)])
+        epochs, lr = 2, [0.01, 0.03][index]
+        options = {"epochs": epochs, "lr": lr, "device": device, "dtype": _dtype(device)}
+        want = reference.run(train, cfg, state, batches, **options)
+        expected = want["losses"]
+        call = (
+            f"called train_classifier(model, batches, epochs={epochs}, lr={lr}) with a correct "
+            f"{_describe_cfg(cfg)} in float64 and {len(batches)} batches"
+        )
+        got = call_learner(
+            learner.run, train, cfg, state, batches, call=call, hints=_ERROR_HINTS, **options
+        )
+        losses = got["losses"]
+        if not isinstance(losses, list):
+            raise fail(f"{call} returned {got['described']}; return a list of Python floats")
+        if len(losses) != len(expected):
+            raise fail(
+                f"{call} returned {len(losses)} losses, expected {len(expected)}: one per batch "
+                f"per epoch ({len(batches)} batches x {epochs} epochs), each loss.item()"
+            )
+        for i, value in enumerate(losses):
+            assert_python_float(value, what=f"losses[{i}]", call=call)
+        if got["seen"] and not all(got["seen"]):
+            raise fail(
+                f"{call} with the model in eval mode; the forward passes ran in eval mode: call "
+                "model.train() before training"
+            )
+        tol = {"rtol": 1e-6, "atol": 1e-9} if device.type != "mps" else {"rtol": 1e-3, "atol": 1e-5}
+        if not _agree(losses, expected, **tol):
+            for mistake, advice in _TRAIN_MISTAKES.items():
+                sim_model = _twin(cfg, state, device)
+                sim = _simulate(sim_model, batches, epochs=epochs, lr=lr, mistake=mistake)
+                if _agree(losses, sim, rtol=1e-5, atol=1e-8):
+                    raise fail(f"{call}: the losses follow a run where {advice}")
+            first = next(
+                i
+                for i, (g, e) in enumerate(zip(losses, expected, strict=True))
+                if not _agree([g], [e], **tol)
+            )
+            raise fail(
+                f"{call}: losses[{first}] is {losses[first]:.6g}, a correct run on the same model "
+                f"and batches gives {expected[first]:.6g}; check: one Adam(model.parameters(), "
+                "lr=lr) made before the loop, zero_grad / forward / F.cross_entropy (mean) / "
+                "backward / step for every batch, loss.item() recorded each step"
+            )
+        assert_state_dict_close(got["state"], want["state"], what="the trained model's state_dict",
+                                call=call, **tol)  # fmt: skip
+
+
+def test_learns_the_last_task(learner, seed):
+    """Trained with train_classifier, the model learns the "last" task (accuracy >= 0.9)."""
+    data_seed = seed.python_random(8).randint(0, 10_000)
+    sequences, labels = make_sequence_task(
+        328, task="last", vocab_size=6, min_len=2, max_len=24, seed=data_seed
+    )
+    batches = []
+    for start in range(0, 128, 16):
+        chunk = sequences[start : start + 16]
+        batches.append(
+            {
+                "tokens": pad_sequence(chunk, batch_first=True, padding_value=0),
+                "lengths": torch.tensor([len(s) for s in chunk]),
+                "labels": labels[start : start + 16],
+            }
+        )
+    test_tokens = pad_sequence(sequences[128:], batch_first=True, padding_value=0)
+    test_lengths = torch.tensor([len(s) for s in sequences[128:]])
+    call = (
+        "train_classifier(LSTMClassifier(6, 8, 16, 2), 8 batches of 16 sequences of the "
+        f'"last" task (make_sequence_task seed={data_seed}), epochs=3, lr=0.03)'
+    )
+    got = call_learner(
+        learner.run,
+        learn_the_task,
+        batches,
+        test_tokens,
+        test_lengths,
+        init_seed=seed.value,
+        call=call,
+        hints=_ERROR_HINTS,
+    )
+    losses = got["losses"]
+    if not isinstance(losses, list) or len(losses) != 24:
+        raise fail(f"{call} returned {got['described']}; expected a list of 24 losses")
+    logits = got["logits"]
+    assert_tensor(logits, what="the logits", shape=(200, 2), call=call)
+    accuracy = (logits.argmax(dim=1) == labels[128:]).float().mean().item()
+    if accuracy < ACCURACY_FLOOR:
+        raise fail(
+            f"{call}; the accuracy on 200 held-out sequences is {accuracy:.1%}, expected at least "
+            f"{ACCURACY_FLOOR:.0%} (a correct model reaches 100% here). The label is whether the "
+            "LAST REAL token is A: classify the state at each sequence's true end, h_n[-1] of the "
+            "packed batch, not the state after the padding"
+        )
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+@scenario
+def init_state(mod: Any, cfg: dict[str, int], *, init_seed: int) -> dict[str, torch.Tensor]:
+    """The state_dict of a freshly built model (``torch.manual_seed(init_seed)`` first)."""
+    torch.manual_seed(init_seed)
+    return _build(mod, cfg).state_dict()
+
+
+@scenario
+def fresh_embedding(
+    mod: Any, cfg: dict[str, int], tokens: torch.Tensor, *, init_seed: int
+) -> dict[str, Any]:
+    """A fresh model's embedding: its weight, and what it gives for ``tokens``."""
+    torch.manual_seed(init_seed)
+    model = _build(mod, cfg)
+    if not isinstance(model, nn.Module):
+        return {"built": describe(model)}
+    embedding = getattr(model, "embedding", None)
+    out: dict[str, Any] = {
+        "built": None,
+        "is_embedding": isinstance(embedding, nn.Embedding),
+        "embedding": describe(embedding),
+    }
+    if isinstance(embedding, nn.Embedding):
+        with torch.no_grad():
+            out["embedded"] = embedding(tokens)
+        out["weight"] = embedding.weight.detach().clone()
+    return out
+
+
+@scenario
+def logits(
+    mod: Any,
+    cfg: dict[str, int],
+    state: dict[str, torch.Tensor],
+    tokens: torch.Tensor,
+    lengths: torch.Tensor,
+    *,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> dict[str, Any]:
+    """Build the model, load ``state`` (strict), move it to device/dtype, eval, forward."""
+    model = _build(mod, cfg)
+    if not isinstance(model, nn.Module):
+        return {"built": describe(model)}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        return {
+            "built": None,
+            "load_error": str(exc).splitlines()[0],
+            "keys": sorted(model.state_dict()),
+        }
+    model = model.to(device, dtype).eval()
+    with torch.no_grad():
+        out = model(tokens, lengths)
+    return {"built": None, "load_error": None, "logits": out, "lengths_after": lengths}
+
+
+@scenario
+def train(
+    mod: Any,
+    cfg: dict[str, int],
+    state: dict[str, torch.Tensor],
+    batches: list[dict[str, torch.Tensor]],
+    *,
+    epochs: int,
+    lr: float,
+    device: torch.device,
+    dtype: torch.dtype,
+) -> dict[str, Any]:
+    """train_classifier on a correct model handed over in eval mode; the modes its forwards saw."""
+    model = _twin(cfg, state, device, dtype).eval()
+    seen: list[bool] = []
+
+    def record(module: nn.Module, args: Any) -> None:
+        seen.append(module.training)
+
+    hook = model.register_forward_pre_hook(record)
+    try:
+        losses = mod.train_classifier(model, batches, epochs=epochs, lr=lr)
+    finally:
+        hook.remove()
+    return {
+        "losses": losses,
+        "described": describe(losses),
+        "seen": seen,
+        "state": model.state_dict(),
+    }
+
+
+@scenario
+def learn_the_task(
+    mod: Any,
+    batches: list[dict[str, torch.Tensor]],
+    test_tokens: torch.Tensor,
+    test_lengths: torch.Tensor,
+    *,
+    init_seed: int,
+) -> dict[str, Any]:
+    """Train LSTMClassifier(6, 8, 16, 2) with train_classifier; its logits on held-out data."""
+    torch.manual_seed(init_seed)
+    model = mod.LSTMClassifier(6, 8, 16, 2)
+    losses = mod.train_classifier(model, batches, epochs=3, lr=0.03)
+    model.eval()
+    with torch.no_grad():
+        out = model(test_tokens, test_lengths)
+    return {"losses": losses, "described": describe(losses), "logits": out}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+class _Twin(nn.Module):
+    """A model with the documented layout and behaviour, built by the grader."""
+
+    def __init__(self, cfg: dict[str, int]) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(cfg["vocab_size"], cfg["embedding_dim"], padding_idx=0)
+        self.lstm = nn.LSTM(
+            cfg["embedding_dim"], cfg["hidden_size"], num_layers=cfg["num_layers"],
+            batch_first=True,
+        )  # fmt: skip
+        self.head = nn.Linear(cfg["hidden_size"], cfg["num_classes"])
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        packed = pack_padded_sequence(
+            self.embedding(tokens), lengths.cpu(), batch_first=True, enforce_sorted=False
+        )
+        _, (h_n, _) = self.lstm(packed)
+        return self.head(h_n[-1])
+
+
+def _twin(
+    cfg: dict[str, int],
+    state: dict[str, torch.Tensor],
+    device: torch.device,
+    dtype: torch.dtype | None = None,
+) -> _Twin:
+    model = _Twin(cfg)
+    model.load_state_dict(state, strict=True)
+    return model.to(device, dtype or _dtype(device))
 
 
 def _dtype(device: torch.device) -> torch.dtype:
@@ -86,30 +483,63 @@ def _describe_cfg(cfg: dict[str, int]) -> str:
     )
 
 
-def _build(module: Any, cfg: dict[str, int]) -> nn.Module:
+def _build(module: Any, cfg: dict[str, int]) -> Any:
     args = (cfg["vocab_size"], cfg["embedding_dim"], cfg["hidden_size"], cfg["num_classes"])
     return module.LSTMClassifier(*args, num_layers=cfg["num_layers"])
 
 
-def _models(learner: Any, reference: Any, cfg: dict[str, int], device: Any, seed_value: int):
-    """(reference model, learner model with the reference's weights), on device, float64."""
-    torch.manual_seed(seed_value)
-    ref = _build(reference, cfg).to(device, _dtype(device))
-    model = _build(learner, cfg)
-    if not isinstance(model, nn.Module):
-        raise fail(f"{_describe_cfg(cfg)} built {describe(model)}, expected an nn.Module")
-    try:
-        model.load_state_dict(ref.state_dict(), strict=True)
-    except RuntimeError as exc:
-        got = sorted(model.state_dict())
+def _check_built(out: dict[str, Any], cfg: dict[str, int]) -> None:
+    if out["built"] is not None:
+        raise fail(f"{_describe_cfg(cfg)} built {out['built']}, expected an nn.Module")
+
+
+def _check_keys(got: list[str], want: list[str], cfg: dict[str, int], first: str = "") -> None:
+    if got == want:
+        return
+    error = f" ({first} ...)" if first else ""
+    raise fail(
+        f"{_describe_cfg(cfg)}: its parameters do not match the documented layout, so the "
+        f"reference weights cannot be copied in{error}; expected the keys {want}, got {got}. "
+        "Name the layers embedding, lstm and head, with the sizes the docstring gives "
+        "(num_layers in the LSTM, batch_first=True)"
+    )
+
+
+def _run(
+    side: Any,
+    cfg: dict[str, int],
+    state: dict[str, torch.Tensor],
+    tokens: torch.Tensor,
+    lengths: torch.Tensor,
+    device: torch.device,
+    call: str,
+) -> dict[str, Any]:
+    """The ``logits`` scenario on one side, its known errors explained."""
+    out = call_learner(
+        side.run, logits, cfg, state, tokens, lengths, device=device, dtype=_dtype(device),
+        call=call, hints=_ERROR_HINTS,
+    )  # fmt: skip
+    _check_built(out, cfg)
+    if out["load_error"] is not None:
+        _check_keys(out["keys"], sorted(state), cfg, out["load_error"])
         raise fail(
-            f"{_describe_cfg(cfg)}: its parameters do not match the documented layout, so the "
-            f"reference weights cannot be copied in ({str(exc).splitlines()[0]} ...); expected "
-            f"the keys {sorted(ref.state_dict())}, got {got}. Name the layers embedding, lstm "
-            "and head, with the sizes the docstring gives (num_layers in the LSTM, "
-            "batch_first=True)"
-        ) from None
-    return ref.eval(), model.to(device, _dtype(device)).eval()
+            f"{_describe_cfg(cfg)}: load_state_dict(strict=True) of the reference weights "
+            f"failed ({out['load_error']}); give the layers the sizes the docstring gives"
+        )
+    return out
+
+
+def _forward(
+    side: Any,
+    cfg: dict[str, int],
+    state: dict[str, torch.Tensor],
+    tokens: torch.Tensor,
+    lengths: torch.Tensor,
+    device: torch.device,
+    call: str,
+) -> Any:
+    """The logits one side's model computes with ``state`` loaded, in eval mode."""
+    return _run(side, cfg, state, tokens, lengths, device, call)["logits"]
 
 
 def _lengths(rng: Any, size: int, *, longest_first: bool = False) -> list[int]:
@@ -133,12 +563,6 @@ def _tokens(seed: Any, offset: int, lengths: list[int], vocab: int, extra: int =
     if extra:
         tokens = torch.cat([tokens, torch.zeros(len(lengths), extra, dtype=torch.int64)], dim=1)
     return tokens
-
-
-def _forward(model: nn.Module, tokens: torch.Tensor, lengths: torch.Tensor, call: str) -> Any:
-    """Run the learner's forward without building a graph."""
-    with torch.no_grad():
-        return _run_learner(model, tokens, lengths, call=call)
 
 
 def _call(tokens: torch.Tensor, lengths: torch.Tensor) -> str:
@@ -180,164 +604,25 @@ def _alternatives(ref: nn.Module, tokens: torch.Tensor, lengths: torch.Tensor):
             "they equal head(c_n[-1]), the final cell state; classify the hidden state "
             "h_n[-1] (from output, (h_n, c_n) = self.lstm(packed))",
         )
-        logits = ref.head(h_n[-1])
         yield (
-            logits.softmax(dim=-1),
+            ref.head(h_n[-1]).softmax(dim=-1),
             "they are probabilities (softmax of the logits); return the raw logits, "
             "cross_entropy applies log-softmax itself",
         )
 
 
-def _diagnose(got: Any, ref: nn.Module, tokens, lengths, call: str, tol: dict[str, float]):
-    if isinstance(got, torch.Tensor) and got.shape == (tokens.shape[0], ref.head.out_features):
-        for value, advice in _alternatives(ref, tokens, lengths):
-            if torch.allclose(got.detach().to(value.dtype), value, rtol=1e-6, atol=1e-8):
-                raise fail(f"{call}; the logits are wrong: {advice}")
-
-
-def _check_logits(got: Any, expected: torch.Tensor, ref, tokens, lengths, call, device):
-    tol = _tol(device)
+def _check_logits(got, expected, cfg, state, tokens, lengths, call, device) -> None:
+    """Compare the logits with the reference's; name the mistake when they differ."""
     assert_tensor(got, what="the logits", shape=expected.shape, call=call)
     try:
-        assert_close(got, expected, what="the logits", call=call, **tol)
+        assert_close(got, expected, what="the logits", call=call, **_tol(device))
     except AssertionError:
-        _diagnose(got, ref, tokens, lengths, call, tol)
+        ref = _twin(cfg, state, device).eval()
+        if got.shape == (tokens.shape[0], cfg["num_classes"]):
+            for value, advice in _alternatives(ref, tokens, lengths):
+                if torch.allclose(got.detach().to(value.dtype), value, rtol=1e-6, atol=1e-8):
+                    raise fail(f"{call}; the logits are wrong: {advice}") from None
         raise
-
-
-# ----------------------------------------------------------------------------- the model
-
-
-def test_padding_embeds_to_zero(learner, seed):
-    """The embedding of PAD_TOKEN (0) starts as a zero vector: Embedding(..., padding_idx=0)."""
-    rng = seed.python_random(1)
-    for index in range(2):
-        cfg = _config(rng)
-        torch.manual_seed(seed.value + index)
-        model = _build(learner, cfg)
-        embedding = getattr(model, "embedding", None)
-        if not isinstance(embedding, nn.Embedding):
-            raise fail(
-                f"{_describe_cfg(cfg)}: model.embedding is {describe(embedding)}, expected an "
-                "nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD_TOKEN)"
-            )
-        with torch.no_grad():
-            row = embedding(torch.zeros(1, dtype=torch.int64))
-        if not bool((row == 0).all()):
-            raise fail(
-                f"{_describe_cfg(cfg)}: the embedding of PAD_TOKEN (0) is not a zero vector; "
-                "create the embedding with padding_idx=PAD_TOKEN, which zeroes that row and "
-                "never updates it"
-            )
-
-
-def test_matches_reference_after_weight_copy(learner, reference, device, seed):
-    """With the reference's weights, the logits (B, num_classes) equal the reference's."""
-    rng = seed.python_random(2)
-    for index in range(3):
-        cfg = _config(rng, num_layers=1 + index % 2)
-        ref, model = _models(learner, reference, cfg, device, seed.value + index)
-        lengths = torch.tensor(_lengths(rng, rng.randint(3, 7)))
-        tokens = _tokens(seed, 10 + index, lengths.tolist(), cfg["vocab_size"]).to(device)
-        with torch.no_grad():
-            expected = ref(tokens.clone(), lengths.clone())
-        call = f"{_call(tokens, lengths)} on {_describe_cfg(cfg)}"
-        got = _forward(model, tokens, lengths, call)
-        _check_logits(got, expected, ref, tokens, lengths, call, device)
-
-
-def test_logits_ignore_extra_padding(learner, reference, device, seed):
-    """A sequence's logits do not change when the batch gets extra padding columns."""
-    rng = seed.python_random(3)
-    for index in range(2):
-        cfg = _config(rng)
-        _, model = _models(learner, reference, cfg, device, seed.value + 10 + index)
-        lengths = torch.tensor(_lengths(rng, rng.randint(3, 6)))
-        tokens = _tokens(seed, 20 + index, lengths.tolist(), cfg["vocab_size"]).to(device)
-        call = f"{_call(tokens, lengths)} on {_describe_cfg(cfg)}"
-        base = _forward(model, tokens, lengths, call)
-        assert_tensor(base, what="the logits", shape=(len(lengths), cfg["num_classes"]), call=call)
-        extra = rng.randint(2, 5)
-        padded = torch.cat([tokens, torch.zeros_like(tokens[:, :extra])], dim=1)
-        call2 = f"{_call(padded, lengths)} (the same batch with {extra} more padding columns)"
-        more = _forward(model, padded, lengths, call2)
-        assert_tensor(more, what="the logits", shape=base.shape, call=call2)
-        if not torch.allclose(more, base, **_tol(device)):
-            row = int((more - base).abs().amax(dim=1).argmax())
-            raise fail(
-                f"{call2}; the logits changed when only padding was added (largest change in "
-                f"row {row}, length {int(lengths[row])}): the LSTM reads the padding. Pack the "
-                "embedded batch with pack_padded_sequence(..., lengths.cpu(), batch_first=True,"
-                " enforce_sorted=False) and classify h_n[-1], the state at each sequence's true "
-                "end"
-            )
-
-
-def test_logits_do_not_depend_on_batch_mates(learner, reference, device, seed):
-    """A sequence gets the same logits alone as in a batch with longer sequences."""
-    rng = seed.python_random(4)
-    for index in range(2):
-        cfg = _config(rng)
-        _, model = _models(learner, reference, cfg, device, seed.value + 20 + index)
-        lengths = torch.tensor(_lengths(rng, rng.randint(3, 6)))
-        tokens = _tokens(seed, 30 + index, lengths.tolist(), cfg["vocab_size"]).to(device)
-        call = f"{_call(tokens, lengths)} on {_describe_cfg(cfg)}"
-        batch = _forward(model, tokens, lengths, call)
-        assert_tensor(batch, what="the logits", shape=(len(lengths), cfg["num_classes"]), call=call)
-        for i in sorted(range(len(lengths)), key=lambda i: int(lengths[i]))[:2]:
-            n = int(lengths[i])
-            alone_tokens = tokens[i : i + 1, :n].clone()
-            alone_lengths = torch.tensor([n])
-            call1 = f"{_call(alone_tokens, alone_lengths)} (sequence {i} of the batch, alone)"
-            alone = _forward(model, alone_tokens, alone_lengths, call1)
-            assert_tensor(alone, what="the logits", shape=(1, cfg["num_classes"]), call=call1)
-            if not torch.allclose(alone[0], batch[i], **_tol(device)):
-                raise fail(
-                    f"{call1}; its logits {alone[0].tolist()} differ from row {i} of the batch "
-                    f"{batch[i].tolist()}, where longer sequences made it padded to "
-                    f"{tokens.shape[1]} steps: the model reads past the true end. Classify "
-                    "h_n[-1] of the packed sequence (not output[:, -1] of a padded or unpacked "
-                    "output)"
-                )
-
-
-def test_unsorted_batches(learner, reference, device, seed):
-    """Batches need not be sorted by length: shortest first and mixed orders both work."""
-    rng = seed.python_random(5)
-    cfg = _config(rng)
-    ref, model = _models(learner, reference, cfg, device, seed.value + 30)
-    for index, order in enumerate(("shortest first", "mixed")):
-        lengths_list = _lengths(rng, rng.randint(4, 7))
-        if order == "shortest first":
-            lengths_list = sorted(lengths_list)
-        lengths = torch.tensor(lengths_list)
-        tokens = _tokens(seed, 40 + index, lengths_list, cfg["vocab_size"]).to(device)
-        with torch.no_grad():
-            expected = ref(tokens.clone(), lengths.clone())
-        call = f"{_call(tokens, lengths)} ({order})"
-        got = _forward(model, tokens, lengths, call)
-        _check_logits(got, expected, ref, tokens, lengths, call, device)
-
-
-def test_lengths_on_cpu_or_on_device(learner, reference, device, seed):
-    """The lengths may come on the CPU or on the model's device; the logits are the same."""
-    rng = seed.python_random(6)
-    cfg = _config(rng)
-    ref, model = _models(learner, reference, cfg, device, seed.value + 40)
-    lengths = torch.tensor(_lengths(rng, rng.randint(3, 6)))
-    tokens = _tokens(seed, 50, lengths.tolist(), cfg["vocab_size"]).to(device)
-    with torch.no_grad():
-        expected = ref(tokens.clone(), lengths.clone())
-    for where in (torch.device("cpu"), device):
-        given = lengths.to(where)
-        call = _call(tokens, given)
-        got = _forward(model, tokens, given, call)
-        _check_logits(got, expected, ref, tokens, lengths, call, device)
-        if given.device != where or not torch.equal(given.cpu(), lengths):
-            raise fail(f"{call}; the lengths tensor was changed or moved in place")
-
-
-# ----------------------------------------------------------------------------- training
 
 
 def _batches(seed: Any, offset: int, cfg: dict[str, int], sizes: list[int]) -> list[dict]:
@@ -361,6 +646,7 @@ def _simulate(model: nn.Module, batches: list[dict], *, epochs: int, lr: float, 
     """A training run with one usual mistake switched on; returns the losses."""
     device = next(model.parameters()).device
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
     losses = []
     for _ in range(epochs):
         if mistake == "optimizer per epoch":
@@ -368,9 +654,9 @@ def _simulate(model: nn.Module, batches: list[dict], *, epochs: int, lr: float, 
         for batch in batches:
             if mistake != "no zero_grad":
                 optimizer.zero_grad()
-            logits = model(batch["tokens"].to(device), batch["lengths"])
+            out = model(batch["tokens"].to(device), batch["lengths"])
             loss = F.cross_entropy(
-                logits, batch["labels"].to(device), reduction="sum" if mistake == "sum" else "mean"
+                out, batch["labels"].to(device), reduction="sum" if mistake == "sum" else "mean"
             )
             loss.backward()
             optimizer.step()
@@ -388,117 +674,5 @@ _TRAIN_MISTAKES = {
 }
 
 
-def _recorder(seen: list[bool]) -> Any:
-    def hook(module: nn.Module, args: Any) -> None:
-        seen.append(module.training)
-
-    return hook
-
-
 def _agree(got: list[float], want: list[float], rtol: float, atol: float) -> bool:
     return all(abs(g - e) <= atol + rtol * abs(e) for g, e in zip(got, want, strict=True))
-
-
-def test_train_classifier_twin_run(learner, reference, device, seed):
-    """train_classifier records one loss per step and trains exactly like a correct loop."""
-    rng = seed.python_random(7)
-    for index in range(2):
-        cfg = _config(rng, num_layers=1)
-        torch.manual_seed(seed.value + 50 + index)
-        model = _build(reference, cfg).to(device, _dtype(device))
-        twin = copy.deepcopy(model)
-        batches = _batches(seed, 60 + 10 * index, cfg, [rng.randint(3, 6) for _ in range(3)])
-        epochs, lr = 2, [0.01, 0.03][index]
-        expected = reference.train_classifier(
-            twin, [dict(b) for b in batches], epochs=epochs, lr=lr
-        )
-        model.eval()
-        seen: list[bool] = []
-        hook = model.register_forward_pre_hook(_recorder(seen))
-        call = (
-            f"called train_classifier(model, batches, epochs={epochs}, lr={lr}) with a correct "
-            f"{_describe_cfg(cfg)} in float64 and {len(batches)} batches"
-        )
-        try:
-            losses = _run_learner(
-                learner.train_classifier, model, batches, epochs=epochs, lr=lr, call=call
-            )
-        finally:
-            hook.remove()
-        if not isinstance(losses, list):
-            raise fail(f"{call} returned {describe(losses)}; return a list of Python floats")
-        if len(losses) != len(expected):
-            raise fail(
-                f"{call} returned {len(losses)} losses, expected {len(expected)}: one per batch "
-                f"per epoch ({len(batches)} batches x {epochs} epochs), each loss.item()"
-            )
-        for i, value in enumerate(losses):
-            assert_python_float(value, what=f"losses[{i}]", call=call)
-        if seen and not all(seen):
-            raise fail(
-                f"{call} with the model in eval mode; the forward passes ran in eval mode: call "
-                "model.train() before training"
-            )
-        tol = {"rtol": 1e-6, "atol": 1e-9} if device.type != "mps" else {"rtol": 1e-3, "atol": 1e-5}
-        if not _agree(losses, expected, **tol):
-            for mistake, advice in _TRAIN_MISTAKES.items():
-                torch.manual_seed(seed.value + 50 + index)
-                sim_model = _build(reference, cfg).to(device, _dtype(device))
-                sim = _simulate(sim_model, batches, epochs=epochs, lr=lr, mistake=mistake)
-                if _agree(losses, sim, rtol=1e-5, atol=1e-8):
-                    raise fail(f"{call}: the losses follow a run where {advice}")
-            first = next(
-                i
-                for i, (g, e) in enumerate(zip(losses, expected, strict=True))
-                if not _agree([g], [e], **tol)
-            )
-            raise fail(
-                f"{call}: losses[{first}] is {losses[first]:.6g}, a correct run on the same model "
-                f"and batches gives {expected[first]:.6g}; check: one Adam(model.parameters(), "
-                "lr=lr) made before the loop, zero_grad / forward / F.cross_entropy (mean) / "
-                "backward / step for every batch, loss.item() recorded each step"
-            )
-        for name, value in twin.state_dict().items():
-            assert_close(
-                model.state_dict()[name], value, what=f"the trained {name}", call=call, **tol
-            )
-
-
-def test_learns_the_last_task(learner, seed):
-    """Trained with train_classifier, the model learns the "last" task (accuracy >= 0.9)."""
-    data_seed = seed.python_random(8).randint(0, 10_000)
-    sequences, labels = make_sequence_task(
-        328, task="last", vocab_size=6, min_len=2, max_len=24, seed=data_seed
-    )
-    train = []
-    for start in range(0, 128, 16):
-        chunk = sequences[start : start + 16]
-        train.append(
-            {
-                "tokens": pad_sequence(chunk, batch_first=True, padding_value=0),
-                "lengths": torch.tensor([len(s) for s in chunk]),
-                "labels": labels[start : start + 16],
-            }
-        )
-    test_tokens = pad_sequence(sequences[128:], batch_first=True, padding_value=0)
-    test_lengths = torch.tensor([len(s) for s in sequences[128:]])
-    torch.manual_seed(seed.value)
-    model = learner.LSTMClassifier(6, 8, 16, 2)
-    call = (
-        "train_classifier(LSTMClassifier(6, 8, 16, 2), 8 batches of 16 sequences of the "
-        f'"last" task (make_sequence_task seed={data_seed}), epochs=3, lr=0.03)'
-    )
-    losses = _run_learner(learner.train_classifier, model, train, epochs=3, lr=0.03, call=call)
-    if not isinstance(losses, list) or len(losses) != 24:
-        raise fail(f"{call} returned {describe(losses)}; expected a list of 24 losses")
-    model.eval()
-    logits = _forward(model, test_tokens, test_lengths, call)
-    assert_tensor(logits, what="the logits", shape=(200, 2), call=call)
-    accuracy = (logits.argmax(dim=1) == labels[128:]).float().mean().item()
-    if accuracy < ACCURACY_FLOOR:
-        raise fail(
-            f"{call}; the accuracy on 200 held-out sequences is {accuracy:.1%}, expected at least "
-            f"{ACCURACY_FLOOR:.0%} (a correct model reaches 100% here). The label is whether the "
-            "LAST REAL token is A: classify the state at each sequence's true end, h_n[-1] of the "
-            "packed batch, not the state after the padding"
-        )

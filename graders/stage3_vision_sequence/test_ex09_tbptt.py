@@ -1,17 +1,19 @@
 """Grader for 3.9: truncated backpropagation through time.
 
 The learner's ``train_tbptt`` drives models defined here (RNN, GRU and LSTM regressors on
-float features, and the ``CharRNN`` of the exercise), wrapped in a ``Spy`` module that sees
-every chunk the learner feeds in: its shape and values, and the hidden state passed with it
-(it must be the previous chunk's final state, detached). The optimizer is an SGD subclass
+float features, and a copy of the exercise's ``CharRNN``), wrapped in a ``Spy`` module that
+sees every chunk the learner feeds in: its shape and values, and the hidden state passed with
+it (it must be the previous chunk's final state, detached). The optimizer is an SGD subclass
 that counts ``step()`` calls and snapshots the gradient of the (leaf) inputs at each step, so
-that a backward reaching an earlier chunk shows up. Losses and final weights are compared
-with a twin run of the reference on a deep copy of the same model.
+that a backward reaching an earlier chunk shows up. Those records are observations; every
+training test also compares the losses with a twin run of the reference on the same model
+and data, and the twin-run tests compare the final weights and input gradients too.
+
+Tests first: scenarios (run where the learner's code runs) and helpers follow them.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -20,7 +22,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from pytorch_path.checks import assert_close, assert_python_float, call_learner, describe, fail
+from pytorch_path.checks import (
+    assert_close,
+    assert_python_float,
+    assert_state_dict_close,
+    call_learner,
+    describe,
+    fail,
+)
+from pytorch_path.scenario import LearnerError, scenario
 
 _RNN_CLASSES = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -44,16 +54,298 @@ _ERROR_HINTS = {
     ),
 }
 
-
-def _call(fn: Any, *args: Any, call: str, **kwargs: Any) -> Any:
-    """Call learner code, explaining the RuntimeErrors listed in _ERROR_HINTS."""
-    return call_learner(fn, *args, call=call, hints=_ERROR_HINTS, **kwargs)
-
-
 _PER_CHUNK = (
     "per chunk: zero_grad, forward with the carried (detached) hidden state, "
     "loss_fn(out, y_chunk), backward, step, loss.item()"
 )
+
+
+# ----------------------------------------------------------------------------- detach_hidden
+
+
+def test_detach_hidden_tensor_and_none(learner, device, seed):
+    """detach_hidden(None) is None; a tensor comes back with its values and without a graph."""
+    leaf = seed.randn(2, 3, 4, dtype=_dtype(device), device=device).requires_grad_(True)
+    got = learner.run(detach_one, leaf)
+    if not got["none_is_none"]:
+        raise fail("called detach_hidden(None); expected None (nothing to detach)")
+    hidden = leaf * 2
+    call = f"called detach_hidden(h) with h: {describe(hidden)}"
+    assert_close(got["out"], hidden.detach(), what="the result", call=call)
+    if got["out_tracks"]:
+        raise fail(f"{call}; the result still tracks gradients; return h.detach()")
+    if not got["arg_kept_graph"]:
+        raise fail(
+            f"{call}; afterwards h itself has no grad_fn: it was detached in place (detach_()); "
+            "return a detached tensor and leave the argument alone"
+        )
+
+
+def test_detach_hidden_lstm_tuple(learner, device, seed):
+    """detach_hidden((h, c)) returns a tuple in which both h and c are detached."""
+    leaf = seed.randn(2, 3, 4, dtype=_dtype(device), device=device).requires_grad_(True)
+    h, c = leaf.tanh(), leaf * 3
+    call = f"called detach_hidden((h, c)) with h, c: {describe(h)}"
+    got = learner.run(detach_pair, leaf)
+    if not got["is_pair"]:
+        raise fail(
+            f"{call}; returned {got['described']}, expected a tuple (h, c) like the argument"
+        )
+    for i, (name, want) in enumerate((("h", h), ("c", c))):
+        assert_close(got["out"][i], want.detach(), what=f"the returned {name}", call=call)
+        if got["out_tracks"][i]:
+            raise fail(
+                f"{call}; the returned {name} still tracks gradients; detach both h and c "
+                "(an LSTM's cell state carries the graph as much as h does)"
+            )
+        if not got["arg_kept_graph"][i]:
+            raise fail(
+                f"{call}; afterwards the argument {name} has no grad_fn: it was detached in place "
+                "(detach_()); return new detached tensors and leave the argument alone"
+            )
+
+
+# ----------------------------------------------------------------------------- train_tbptt
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_chunks_cover_the_sequence_in_order(learner, reference, device, seed, cell):
+    """The model sees consecutive time chunks, the last one shorter; one loss per chunk."""
+    runs = []
+    for index, divides in enumerate((False, True)):
+        runs.append(_setup(seed, 10 + index, device, cell, divides=divides))
+    # chunk >= T: a single chunk, the whole sequence
+    spec, inputs, targets, _ = _setup(seed, 12, device, cell)
+    runs.append((spec, inputs, targets, inputs.shape[1] + 3))
+    for spec, inputs, targets, chunk in runs:
+        steps = inputs.shape[1]
+        got, call = _train(learner, spec, inputs, targets, chunk, "mse", lr=0.05)
+        _check_losses_shape(got["losses"], math.ceil(steps / chunk), steps, chunk, call)
+        _check_chunks(got["calls"], inputs, chunk, call)
+        want, _ = _train(reference, spec, inputs, targets, chunk, "mse", lr=0.05)
+        _compare_losses(got, want, spec, inputs, targets, chunk, call=call, device=device)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_hidden_state_is_carried(learner, reference, device, seed, cell):
+    """Each chunk starts from the previous chunk's final hidden state, not from zeros."""
+    spec, inputs, targets, chunk = _setup(seed, 20, device, cell)
+    got, call = _train(learner, spec, inputs, targets, chunk, "mse", lr=0.05)
+    steps = inputs.shape[1]
+    _check_losses_shape(got["losses"], math.ceil(steps / chunk), steps, chunk, call)
+    _check_carried(got["calls"], call)
+    want, _ = _train(reference, spec, inputs, targets, chunk, "mse", lr=0.05)
+    _compare_losses(got, want, spec, inputs, targets, chunk, call=call, device=device)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_backward_stops_at_the_chunk_start(learner, reference, device, seed, cell):
+    """The hidden state is detached between chunks: no backward reaches an earlier chunk."""
+    spec, inputs, targets, chunk = _setup(seed, 30, device, cell)
+    got, call = _train(learner, spec, inputs, targets, chunk, "mse", lr=0.05)
+    steps = inputs.shape[1]
+    _check_losses_shape(got["losses"], math.ceil(steps / chunk), steps, chunk, call)
+    snaps = got["snapshots"]
+    for k in range(1, len(snaps)):
+        before, after = snaps[k - 1], snaps[k]
+        if before is None or after is None:
+            continue
+        end = k * chunk
+        if not torch.equal(before[:, :end], after[:, :end]):
+            raise fail(
+                f"{call}; the backward of chunk {k} changed the gradient of the inputs of steps "
+                f"before {end}, which belong to earlier chunks: backpropagation crossed the chunk "
+                "boundary. Detach the carried hidden state before each chunk"
+            )
+    want, _ = _train(reference, spec, inputs, targets, chunk, "mse", lr=0.05)
+    _compare_losses(got, want, spec, inputs, targets, chunk, call=call, device=device)
+
+
+def test_one_optimizer_step_per_chunk(learner, reference, device, seed):
+    """optimizer.step() runs once after each chunk's backward, not once at the end."""
+    spec, inputs, targets, chunk = _setup(seed, 40, device, "gru")
+    n_chunks = math.ceil(inputs.shape[1] / chunk)
+    got, call = _train(learner, spec, inputs, targets, chunk, "mse", lr=0.05)
+    if got["steps"] != n_chunks:
+        raise fail(
+            f"{call}; optimizer.step() was called {got['steps']} time(s) for {n_chunks} chunks; "
+            "step once per chunk, right after that chunk's backward (zero_grad before each chunk)"
+        )
+    _check_losses_shape(got["losses"], n_chunks, inputs.shape[1], chunk, call)
+    want, _ = _train(reference, spec, inputs, targets, chunk, "mse", lr=0.05)
+    _compare_losses(got, want, spec, inputs, targets, chunk, call=call, device=device)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
+def test_twin_run_matches_reference(learner, reference, device, seed, cell):
+    """Losses, final weights and input gradients equal a correct run's on the same data."""
+    spec, inputs, targets, chunk = _setup(seed, 50, device, cell)
+    want, _ = _train(reference, spec, inputs, targets, chunk, "mse", lr=0.05)
+    got, call = _train(learner, spec, inputs, targets, chunk, "mse", lr=0.05)
+    n_chunks = math.ceil(inputs.shape[1] / chunk)
+    _check_losses_shape(got["losses"], n_chunks, inputs.shape[1], chunk, call)
+    _check_chunks(got["calls"], inputs, chunk, call)
+    _check_carried(got["calls"], call)
+    _compare_losses(got, want, spec, inputs, targets, chunk, call=call, device=device)
+    tol = _tol(device)
+    assert_state_dict_close(got["state"], want["state"], what="the trained model's state_dict",
+                            call=call, **tol)  # fmt: skip
+    if got["inputs_grad"] is not None or want["inputs_grad"] is not None:
+        assert_close(
+            got["inputs_grad"],
+            want["inputs_grad"],
+            what="inputs.grad (each chunk's loss differentiated w.r.t. its own inputs only)",
+            call=call,
+            **tol,
+        )
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_trains_the_given_char_rnn(learner, reference, device, seed, cell):
+    """train_tbptt drives the exercise's CharRNN on a token sequence, like the reference."""
+    rng = seed.python_random(60)
+    vocab = rng.randint(5, 9)
+    spec = {
+        "kind": "char",
+        "vocab": vocab,
+        "embedding_dim": rng.randint(3, 5),
+        "hidden": rng.randint(6, 9),
+        "cell": cell,
+        "init_seed": seed.value + 60,
+        "device": device,
+    }
+    text = seed.randint(0, vocab, (1, rng.randint(20, 30) + 1), device=device, offset=60)
+    inputs, targets = text[:, :-1], text[:, 1:]
+    chunk = rng.randint(4, 7)
+    want, _ = _train(reference, spec, inputs, targets, chunk, "char", lr=0.3)
+    got, call = _train(learner, spec, inputs, targets, chunk, "char", lr=0.3)
+    losses = got["losses"]
+    _check_losses_shape(losses, math.ceil(inputs.shape[1] / chunk), inputs.shape[1], chunk, call)
+    _check_chunks(got["calls"], inputs, chunk, call)
+    _check_carried(got["calls"], call)
+    tol = _tol(device)
+    if not _agree(losses, want["losses"], **tol):
+        raise fail(
+            f"{call}: the losses {[round(v, 5) for v in losses]} differ from a correct run's "
+            f"{[round(v, 5) for v in want['losses']]}; {_PER_CHUNK}"
+        )
+    assert_state_dict_close(got["state"], want["state"], what="the trained model's state_dict",
+                            call=call, **tol)  # fmt: skip
+    if not (
+        torch.equal(got["inputs_after"], inputs) and torch.equal(got["targets_after"], targets)
+    ):
+        raise fail(f"{call}; inputs or targets were changed in place; leave them as given")
+
+
+def test_inputs_and_targets_not_modified(learner, reference, device, seed):
+    """train_tbptt leaves inputs and targets as they were given."""
+    spec, inputs, targets, chunk = _setup(seed, 70, device, "lstm")
+    got, call = _train(learner, spec, inputs, targets, chunk, "mse", lr=0.05)
+    for name, now, then in (
+        ("inputs", got["inputs_after"], inputs.detach()),
+        ("targets", got["targets_after"], targets),
+    ):
+        if not torch.equal(now, then):
+            raise fail(f"{call}; {name} was changed in place; leave it as given")
+    want, _ = _train(reference, spec, inputs, targets, chunk, "mse", lr=0.05)
+    _compare_losses(got, want, spec, inputs, targets, chunk, call=call, device=device)
+
+
+def test_chunk_below_one_raises(learner, reference, device, seed):
+    """chunk < 1 raises ValueError (there would be no chunks, or an endless loop); 1 is fine."""
+    spec, inputs, targets, _ = _setup(seed, 80, device, "gru")
+    for chunk in (-2, 0):
+        call = f"called train_tbptt(model, inputs, targets, chunk={chunk}, ...)"
+        try:
+            got = call_learner(
+                learner.run, tbptt, spec, inputs, targets, chunk=chunk, lr=0.1, loss="mse",
+                limit=4 * inputs.shape[1], call=call, hints=_ERROR_HINTS,
+            )  # fmt: skip
+        except LearnerError as exc:
+            if exc.is_a("ValueError"):
+                continue
+            raise
+        if got["stopped"] is not None:
+            raise fail(got["stopped"])
+        raise fail(f"{call}; expected ValueError (chunk must be at least 1), but it returned")
+    # The smallest valid chunk: one step per chunk, like a correct run.
+    got, call = _train(learner, spec, inputs, targets, 1, "mse", lr=0.05)
+    steps = inputs.shape[1]
+    _check_losses_shape(got["losses"], steps, steps, 1, call)
+    want, _ = _train(reference, spec, inputs, targets, 1, "mse", lr=0.05)
+    _compare_losses(got, want, spec, inputs, targets, 1, call=call, device=device)
+
+
+# ----------------------------------------------------------------------------- scenarios
+
+
+@scenario
+def detach_one(mod: Any, leaf: torch.Tensor) -> dict[str, Any]:
+    """detach_hidden(None), and detach_hidden(leaf * 2): its result and whether h kept its graph."""
+    none_result = mod.detach_hidden(None)
+    hidden = leaf * 2
+    out = mod.detach_hidden(hidden)
+    return {
+        "none_is_none": none_result is None,
+        "out": out,
+        "out_tracks": _tracks(out),
+        "arg_kept_graph": hidden.grad_fn is not None,
+    }
+
+
+@scenario
+def detach_pair(mod: Any, leaf: torch.Tensor) -> dict[str, Any]:
+    """detach_hidden((leaf.tanh(), leaf * 3)): the result and whether h and c kept their graph."""
+    h, c = leaf.tanh(), leaf * 3
+    out = mod.detach_hidden((h, c))
+    is_pair = isinstance(out, tuple) and len(out) == 2
+    return {
+        "is_pair": is_pair,
+        "described": describe(out),
+        "out": tuple(out) if is_pair else None,
+        "out_tracks": [_tracks(t) for t in out] if is_pair else None,
+        "arg_kept_graph": [h.grad_fn is not None, c.grad_fn is not None],
+    }
+
+
+@scenario
+def tbptt(
+    mod: Any,
+    spec: dict[str, Any],
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    *,
+    chunk: int,
+    lr: float,
+    loss: str,
+    limit: int = 10_000,
+) -> dict[str, Any]:
+    """train_tbptt on a spied model with a counting SGD; what the spy and the optimizer saw."""
+    model = _build(spec)
+    spy = Spy(model, limit=limit, call=_describe(spec, inputs, chunk))
+    watch = inputs if inputs.requires_grad else None
+    optimizer = SpySGD(spy.parameters(), lr=lr, watch=watch)
+    try:
+        losses = mod.train_tbptt(
+            spy, inputs, targets, chunk=chunk, optimizer=optimizer, loss_fn=_LOSSES[loss]
+        )
+    except _SpyStop as stop:
+        return {"stopped": str(stop)}
+    return {
+        "stopped": None,
+        "losses": losses,
+        "described": describe(losses),
+        "calls": spy.calls,
+        "steps": optimizer.steps,
+        "snapshots": optimizer.snapshots,
+        "state": model.state_dict(),
+        "inputs_grad": inputs.grad,
+        "inputs_after": inputs.detach(),
+        "targets_after": targets,
+    }
+
+
+# ----------------------------------------------------------------------------- helpers
 
 
 def _dtype(device: torch.device) -> torch.dtype:
@@ -63,6 +355,10 @@ def _dtype(device: torch.device) -> torch.dtype:
 
 def _tol(device: torch.device) -> dict[str, float]:
     return {"rtol": 1e-4, "atol": 1e-6} if device.type == "mps" else {"rtol": 1e-7, "atol": 1e-10}
+
+
+def _tracks(t: Any) -> bool:
+    return isinstance(t, torch.Tensor) and (t.requires_grad or t.grad_fn is not None)
 
 
 class Regressor(nn.Module):
@@ -76,6 +372,40 @@ class Regressor(nn.Module):
     def forward(self, x: torch.Tensor, hidden: Any = None) -> tuple[torch.Tensor, Any]:
         out, hidden = self.rnn(x, hidden)
         return self.head(out), hidden
+
+
+class CharRNN(nn.Module):
+    """The exercise's CharRNN (given code), copied here so both sides train the same model."""
+
+    def __init__(self, vocab_size: int, embedding_dim: int, hidden_size: int, *, cell: str):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.rnn = _RNN_CLASSES[cell](embedding_dim, hidden_size, batch_first=True)
+        self.head = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, x: torch.Tensor, hidden: Any = None) -> tuple[torch.Tensor, Any]:
+        out, hidden = self.rnn(self.embedding(x), hidden)
+        return self.head(out), hidden
+
+
+def _build(spec: dict[str, Any]) -> nn.Module:
+    """The model ``spec`` describes, with the weights ``torch.manual_seed(init_seed)`` gives."""
+    torch.manual_seed(spec["init_seed"])
+    if spec["kind"] == "char":
+        model: nn.Module = CharRNN(
+            spec["vocab"], spec["embedding_dim"], spec["hidden"], cell=spec["cell"]
+        )
+    else:
+        model = Regressor(spec["cell"], spec["n_in"], spec["hidden"], spec["n_out"], spec["layers"])
+    device = torch.device(spec["device"])
+    return model.to(device, _dtype(device))
+
+
+def _cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+
+
+_LOSSES = {"mse": nn.MSELoss(), "char": _cross_entropy}
 
 
 def _parts(hidden: Any) -> list[tuple[str, torch.Tensor]]:
@@ -95,6 +425,10 @@ def _snapshot(hidden: Any) -> Any:
     return tuple(h.detach().clone() for h in hidden)
 
 
+class _SpyStop(Exception):
+    """Raised by the spy to stop a run it found wrong; the scenario reports its message."""
+
+
 class Spy(nn.Module):
     """Wraps a model; records each chunk and checks the hidden state passed in with it."""
 
@@ -108,12 +442,12 @@ class Spy(nn.Module):
     def forward(self, x: torch.Tensor, hidden: Any = None) -> tuple[torch.Tensor, Any]:
         k = len(self.calls)
         if k >= self.limit:
-            raise fail(
+            raise _SpyStop(
                 f"{self.call}; the model was called {k} times for a sequence of far fewer steps "
                 "(an endless loop?); check chunk first and raise ValueError when it is below 1"
             )
         if k and isinstance(hidden, list):
-            raise fail(
+            raise _SpyStop(
                 f"the hidden state passed with chunk {k} is a list; keep the LSTM's (h, c) a tuple "
                 "(detach_hidden returns a tuple for a tuple)"
             )
@@ -126,7 +460,7 @@ class Spy(nn.Module):
                     f" ({', '.join(detached)} was detached but {', '.join(attached)} was not: "
                     "for an LSTM, detach both h and c)"
                 )
-            raise fail(
+            raise _SpyStop(
                 f"the hidden state passed with chunk {k} still carries the autograd graph of the "
                 f"chunks before it ({' and '.join(attached)} "
                 f"{'has' if len(attached) == 1 else 'have'} requires_grad=True){extra}; detach "
@@ -157,14 +491,21 @@ class SpySGD(torch.optim.SGD):
 
 
 def _setup(seed: Any, offset: int, device: Any, cell: str, *, divides: bool = False):
-    """A regressor, float inputs (a leaf that requires grad), targets and a chunk size."""
+    """A regressor's spec, float inputs (a leaf that requires grad), targets and a chunk size."""
     rng = seed.python_random(offset)
     batch, n_in, hidden, n_out = rng.randint(2, 3), rng.randint(2, 4), rng.randint(5, 8), 2
     chunk = rng.randint(3, 6)
     steps = chunk * rng.randint(3, 4) + (0 if divides else rng.randint(1, chunk - 1))
-    torch.manual_seed(seed.value + offset)
-    model = Regressor(cell, n_in, hidden, n_out, layers=rng.randint(1, 2))
-    model = model.to(device, _dtype(device))
+    spec = {
+        "kind": "regressor",
+        "cell": cell,
+        "n_in": n_in,
+        "hidden": hidden,
+        "n_out": n_out,
+        "layers": rng.randint(1, 2),
+        "init_seed": seed.value + offset,
+        "device": device,
+    }
     gen = seed.generator(offset)
     dtype = _dtype(device)
     inputs = torch.randn(batch, steps, n_in, generator=gen, dtype=torch.float64)
@@ -172,48 +513,33 @@ def _setup(seed: Any, offset: int, device: Any, cell: str, *, divides: bool = Fa
         batch, steps, n_out, generator=gen, dtype=torch.float64
     )
     inputs = inputs.to(device, dtype).requires_grad_(True)
-    return model, inputs, targets.to(device, dtype), chunk
+    return spec, inputs, targets.to(device, dtype), chunk
 
 
-def _describe(model: nn.Module, inputs: torch.Tensor, chunk: int) -> str:
-    if isinstance(model, Regressor):
-        rnn = model.rnn
-        kind = f"{type(rnn).__name__}(num_layers={rnn.num_layers}) regressor"
+def _describe(spec: dict[str, Any], inputs: torch.Tensor, chunk: int) -> str:
+    if spec["kind"] == "char":
+        kind = f"CharRNN(cell={spec['cell']!r})"
     else:
-        kind = "CharRNN"
+        rnn = _RNN_CLASSES[spec["cell"]].__name__
+        kind = f"{rnn}(num_layers={spec['layers']}) regressor"
     return (
         f"called train_tbptt(model, inputs, targets, chunk={chunk}, optimizer=SGD(momentum=0.5),"
         f" loss_fn=...) with a {kind} and inputs {describe(inputs)}"
     )
 
 
-def _train(module: Any, model: nn.Module, inputs, targets, chunk: int, loss_fn, *, lr: float):
-    """Run ``module.train_tbptt`` on a spied copy-free model; return (spy, optimizer, losses)."""
-    spy = Spy(model)
-    watch = inputs if inputs.requires_grad else None
-    optimizer = SpySGD(spy.parameters(), lr=lr, watch=watch)
-    call = _describe(model, inputs, chunk)
-    losses = _call(
-        module.train_tbptt,
-        spy,
-        inputs,
-        targets,
-        chunk=chunk,
-        optimizer=optimizer,
-        loss_fn=loss_fn,
-        call=call,
-    )
-    return spy, optimizer, losses, call
-
-
-def _twins(learner: Any, reference: Any, model: nn.Module, inputs, targets, chunk, loss_fn, lr):
-    """(reference run, learner run) on deep copies of ``model`` and of the inputs."""
-    ref_inputs = inputs.detach().clone().requires_grad_(inputs.requires_grad)
-    expected = _train(
-        reference, copy.deepcopy(model), ref_inputs, targets.clone(), chunk, loss_fn, lr=lr
-    )
-    got = _train(learner, model, inputs, targets, chunk, loss_fn, lr=lr)
-    return expected, got, ref_inputs
+def _train(
+    side: Any, spec: dict[str, Any], inputs, targets, chunk: int, loss: str, *, lr: float
+) -> tuple[dict[str, Any], str]:
+    """One side's run of ``train_tbptt`` on the spied model ``spec`` describes; (answer, call)."""
+    call = _describe(spec, inputs, chunk)
+    got = call_learner(
+        side.run, tbptt, spec, inputs, targets, chunk=chunk, lr=lr, loss=loss, call=call,
+        hints=_ERROR_HINTS,
+    )  # fmt: skip
+    if got["stopped"] is not None:
+        raise fail(got["stopped"])
+    return got, call
 
 
 def _check_losses_shape(losses: Any, n_chunks: int, steps: int, chunk: int, call: str) -> None:
@@ -229,10 +555,10 @@ def _check_losses_shape(losses: Any, n_chunks: int, steps: int, chunk: int, call
         assert_python_float(value, what=f"losses[{i}]", call=call)
 
 
-def _check_chunks(spy: Spy, inputs: torch.Tensor, chunk: int, call: str) -> None:
+def _check_chunks(calls: list[dict[str, Any]], inputs: torch.Tensor, chunk: int, call: str) -> None:
     steps = inputs.shape[1]
     want = [min(chunk, steps - s) for s in range(0, steps, chunk)]
-    got = [tuple(c["x"].shape) for c in spy.calls]
+    got = [tuple(c["x"].shape) for c in calls]
     want_shapes = [(inputs.shape[0], n, *inputs.shape[2:]) for n in want]
     if got != want_shapes:
         raise fail(
@@ -240,7 +566,7 @@ def _check_chunks(spy: Spy, inputs: torch.Tensor, chunk: int, call: str) -> None
             f"consecutive chunks of {chunk} steps along dim 1 (time), the last one shorter when "
             "chunk does not divide T, each chunk fed to the model once"
         )
-    for k, (call_k, start) in enumerate(zip(spy.calls, range(0, steps, chunk), strict=True)):
+    for k, (call_k, start) in enumerate(zip(calls, range(0, steps, chunk), strict=True)):
         expected = inputs.detach()[:, start : start + chunk]
         if not torch.equal(call_k["x"], expected):
             raise fail(
@@ -256,10 +582,10 @@ def _same(a: Any, b: Any) -> bool:
     )
 
 
-def _check_carried(spy: Spy, call: str) -> None:
-    for k in range(1, len(spy.calls)):
-        given = spy.calls[k]["hidden_in"]
-        previous = spy.calls[k - 1]["hidden_out"]
+def _check_carried(calls: list[dict[str, Any]], call: str) -> None:
+    for k in range(1, len(calls)):
+        given = calls[k]["hidden_in"]
+        previous = calls[k - 1]["hidden_out"]
         if given is None or not _same(given, previous):
             what = "None (a fresh zero state)" if given is None else "a different state"
             raise fail(
@@ -268,116 +594,6 @@ def _check_carried(spy: Spy, call: str) -> None:
                 "returned hidden into the next chunk, detached), so the model still sees the "
                 "whole sequence"
             )
-
-
-# ----------------------------------------------------------------------------- detach_hidden
-
-
-def test_detach_hidden_tensor_and_none(learner, device):
-    """detach_hidden(None) is None; a tensor comes back with its values and without a graph."""
-    if learner.detach_hidden(None) is not None:
-        raise fail("called detach_hidden(None); expected None (nothing to detach)")
-    leaf = torch.randn(2, 3, 4, dtype=_dtype(device), device=device, requires_grad=True)
-    hidden = leaf * 2
-    out = learner.detach_hidden(hidden)
-    call = f"called detach_hidden(h) with h: {describe(hidden)}"
-    assert_close(out, hidden.detach(), what="the result", call=call)
-    if out.requires_grad or out.grad_fn is not None:
-        raise fail(f"{call}; the result still tracks gradients; return h.detach()")
-    if hidden.grad_fn is None:
-        raise fail(
-            f"{call}; afterwards h itself has no grad_fn: it was detached in place (detach_()); "
-            "return a detached tensor and leave the argument alone"
-        )
-
-
-def test_detach_hidden_lstm_tuple(learner, device):
-    """detach_hidden((h, c)) returns a tuple in which both h and c are detached."""
-    leaf = torch.randn(2, 3, 4, dtype=_dtype(device), device=device, requires_grad=True)
-    h, c = leaf.tanh(), leaf * 3
-    call = f"called detach_hidden((h, c)) with h, c: {describe(h)}"
-    out = learner.detach_hidden((h, c))
-    if not isinstance(out, tuple) or len(out) != 2:
-        raise fail(f"{call}; returned {describe(out)}, expected a tuple (h, c) like the argument")
-    for name, got, want in (("h", out[0], h), ("c", out[1], c)):
-        assert_close(got, want.detach(), what=f"the returned {name}", call=call)
-        if got.requires_grad or got.grad_fn is not None:
-            raise fail(
-                f"{call}; the returned {name} still tracks gradients; detach both h and c "
-                "(an LSTM's cell state carries the graph as much as h does)"
-            )
-        if want.grad_fn is None:
-            raise fail(
-                f"{call}; afterwards the argument {name} has no grad_fn: it was detached in place "
-                "(detach_()); return new detached tensors and leave the argument alone"
-            )
-
-
-# ----------------------------------------------------------------------------- train_tbptt
-
-
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_chunks_cover_the_sequence_in_order(learner, reference, device, seed, cell):
-    """The model sees consecutive time chunks, the last one shorter; one loss per chunk."""
-    for index, divides in enumerate((False, True)):
-        model, inputs, targets, chunk = _setup(seed, 10 + index, device, cell, divides=divides)
-        steps = inputs.shape[1]
-        n_chunks = math.ceil(steps / chunk)
-        spy, _, losses, call = _train(learner, model, inputs, targets, chunk, nn.MSELoss(), lr=0.05)
-        _check_losses_shape(losses, n_chunks, steps, chunk, call)
-        _check_chunks(spy, inputs, chunk, call)
-    # chunk >= T: a single chunk, the whole sequence
-    model, inputs, targets, _ = _setup(seed, 12, device, cell)
-    chunk = inputs.shape[1] + 3
-    spy, _, losses, call = _train(learner, model, inputs, targets, chunk, nn.MSELoss(), lr=0.05)
-    _check_losses_shape(losses, 1, inputs.shape[1], chunk, call)
-    _check_chunks(spy, inputs, chunk, call)
-
-
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_hidden_state_is_carried(learner, device, seed, cell):
-    """Each chunk starts from the previous chunk's final hidden state, not from zeros."""
-    model, inputs, targets, chunk = _setup(seed, 20, device, cell)
-    spy, _, losses, call = _train(learner, model, inputs, targets, chunk, nn.MSELoss(), lr=0.05)
-    _check_losses_shape(losses, math.ceil(inputs.shape[1] / chunk), inputs.shape[1], chunk, call)
-    _check_carried(spy, call)
-
-
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_backward_stops_at_the_chunk_start(learner, device, seed, cell):
-    """The hidden state is detached between chunks: no backward reaches an earlier chunk."""
-    model, inputs, targets, chunk = _setup(seed, 30, device, cell)
-    _, optimizer, losses, call = _train(
-        learner, model, inputs, targets, chunk, nn.MSELoss(), lr=0.05
-    )
-    _check_losses_shape(losses, math.ceil(inputs.shape[1] / chunk), inputs.shape[1], chunk, call)
-    snaps = optimizer.snapshots
-    for k in range(1, len(snaps)):
-        before, after = snaps[k - 1], snaps[k]
-        if before is None or after is None:
-            continue
-        end = k * chunk
-        if not torch.equal(before[:, :end], after[:, :end]):
-            raise fail(
-                f"{call}; the backward of chunk {k} changed the gradient of the inputs of steps "
-                f"before {end}, which belong to earlier chunks: backpropagation crossed the chunk "
-                "boundary. Detach the carried hidden state before each chunk"
-            )
-
-
-def test_one_optimizer_step_per_chunk(learner, device, seed):
-    """optimizer.step() runs once after each chunk's backward, not once at the end."""
-    model, inputs, targets, chunk = _setup(seed, 40, device, "gru")
-    n_chunks = math.ceil(inputs.shape[1] / chunk)
-    _, optimizer, losses, call = _train(
-        learner, model, inputs, targets, chunk, nn.MSELoss(), lr=0.05
-    )
-    if optimizer.steps != n_chunks:
-        raise fail(
-            f"{call}; optimizer.step() was called {optimizer.steps} time(s) for {n_chunks} chunks; "
-            "step once per chunk, right after that chunk's backward (zero_grad before each chunk)"
-        )
-    _check_losses_shape(losses, n_chunks, inputs.shape[1], chunk, call)
 
 
 def _simulate_no_zero_grad(model, inputs, targets, chunk, loss_fn, lr):
@@ -400,116 +616,34 @@ def _agree(got: list[float], want: list[float], rtol: float, atol: float) -> boo
     return all(abs(g - e) <= atol + rtol * abs(e) for g, e in zip(got, want, strict=True))
 
 
-@pytest.mark.parametrize("cell", ["rnn", "gru", "lstm"])
-def test_twin_run_matches_reference(learner, reference, device, seed, cell):
-    """Losses, final weights and input gradients equal a correct run's on the same data."""
-    model, inputs, targets, chunk = _setup(seed, 50, device, cell)
-    initial = copy.deepcopy(model)
-    loss_fn = nn.MSELoss()
-    expected, got, ref_inputs = _twins(
-        learner, reference, model, inputs, targets, chunk, loss_fn, lr=0.05
+def _compare_losses(
+    got: dict[str, Any],
+    want: dict[str, Any],
+    spec: dict[str, Any],
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    chunk: int,
+    *,
+    call: str,
+    device: torch.device,
+    lr: float = 0.05,
+) -> None:
+    """The losses equal the reference's on the same model and data; name a missing zero_grad."""
+    losses, ref_losses = got["losses"], want["losses"]
+    _check_losses_shape(losses, len(ref_losses), inputs.shape[1], chunk, call)
+    tol = _tol(device)
+    if _agree(losses, ref_losses, **tol):
+        return
+    sim = _simulate_no_zero_grad(
+        _build(spec), inputs.detach(), targets, chunk, _LOSSES["mse"], lr=lr
     )
-    spy, _, losses, call = got
-    ref_spy, _, ref_losses, _ = expected
-    n_chunks = math.ceil(inputs.shape[1] / chunk)
-    _check_losses_shape(losses, n_chunks, inputs.shape[1], chunk, call)
-    _check_chunks(spy, inputs, chunk, call)
-    _check_carried(spy, call)
-    tol = _tol(device)
-    if not _agree(losses, ref_losses, **tol):
-        sim = _simulate_no_zero_grad(initial, inputs.detach(), targets, chunk, loss_fn, lr=0.05)
-        if _agree(losses, sim, rtol=1e-6, atol=1e-9):
-            raise fail(
-                f"{call}: the losses follow a run in which the gradients are never cleared: "
-                "call optimizer.zero_grad() before each chunk's backward"
-            )
-        first = next(i for i in range(n_chunks) if not _agree([losses[i]], [ref_losses[i]], **tol))
+    if _agree(losses, sim, rtol=1e-6, atol=1e-9):
         raise fail(
-            f"{call}: losses[{first}] is {losses[first]:.6g}, a correct run on the same model and "
-            f"data gives {ref_losses[first]:.6g} (the earlier losses agree); {_PER_CHUNK}"
+            f"{call}: the losses follow a run in which the gradients are never cleared: "
+            "call optimizer.zero_grad() before each chunk's backward"
         )
-    for name, value in ref_spy.inner.state_dict().items():
-        assert_close(
-            spy.inner.state_dict()[name], value, what=f"the trained {name}", call=call, **tol
-        )
-    if inputs.grad is not None or ref_inputs.grad is not None:
-        assert_close(
-            inputs.grad,
-            ref_inputs.grad,
-            what="inputs.grad (each chunk's loss differentiated w.r.t. its own inputs only)",
-            call=call,
-            **tol,
-        )
-
-
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
-def test_trains_the_given_char_rnn(learner, reference, device, seed, cell):
-    """train_tbptt drives the CharRNN of the exercise on a token sequence, like the reference."""
-    rng = seed.python_random(60)
-    vocab = rng.randint(5, 9)
-    torch.manual_seed(seed.value + 60)
-    model = reference.CharRNN(vocab, rng.randint(3, 5), rng.randint(6, 9), cell=cell)
-    model = model.to(device, _dtype(device))
-    text = seed.randint(0, vocab, (1, rng.randint(20, 30) + 1), device=device, offset=60)
-    inputs, targets = text[:, :-1], text[:, 1:]
-    chunk = rng.randint(4, 7)
-
-    def loss_fn(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-
-    before = (inputs.clone(), targets.clone())
-    expected, got, _ = _twins(learner, reference, model, inputs, targets, chunk, loss_fn, lr=0.3)
-    spy, _, losses, call = got
-    call = call.replace("a CharRNN", f"a CharRNN(cell={cell!r})")
-    ref_spy, _, ref_losses, _ = expected
-    _check_losses_shape(losses, math.ceil(inputs.shape[1] / chunk), inputs.shape[1], chunk, call)
-    _check_chunks(spy, inputs, chunk, call)
-    _check_carried(spy, call)
-    tol = _tol(device)
-    if not _agree(losses, ref_losses, **tol):
-        raise fail(
-            f"{call}: the losses {[round(v, 5) for v in losses]} differ from a correct run's "
-            f"{[round(v, 5) for v in ref_losses]}; {_PER_CHUNK}"
-        )
-    for name, value in ref_spy.inner.state_dict().items():
-        assert_close(
-            spy.inner.state_dict()[name], value, what=f"the trained {name}", call=call, **tol
-        )
-    if not (torch.equal(inputs, before[0]) and torch.equal(targets, before[1])):
-        raise fail(f"{call}; inputs or targets were changed in place; leave them as given")
-
-
-def test_inputs_and_targets_not_modified(learner, device, seed):
-    """train_tbptt leaves inputs and targets as they were given."""
-    model, inputs, targets, chunk = _setup(seed, 70, device, "lstm")
-    before = (inputs.detach().clone(), targets.clone())
-    _, _, _, call = _train(learner, model, inputs, targets, chunk, nn.MSELoss(), lr=0.05)
-    for name, now, then in (
-        ("inputs", inputs.detach(), before[0]),
-        ("targets", targets, before[1]),
-    ):
-        if not torch.equal(now, then):
-            raise fail(f"{call}; {name} was changed in place; leave it as given")
-
-
-def test_chunk_below_one_raises(learner, device, seed):
-    """chunk < 1 raises ValueError (there would be no chunks, or an endless loop)."""
-    model, inputs, targets, _ = _setup(seed, 80, device, "gru")
-    for chunk in (-2, 0):
-        call = f"called train_tbptt(model, inputs, targets, chunk={chunk}, ...)"
-        spy = Spy(model, limit=4 * inputs.shape[1], call=call)
-        optimizer = torch.optim.SGD(spy.parameters(), lr=0.1)
-        try:
-            _call(
-                learner.train_tbptt,
-                spy,
-                inputs,
-                targets,
-                chunk=chunk,
-                optimizer=optimizer,
-                loss_fn=nn.MSELoss(),
-                call=call,
-            )
-        except ValueError:
-            continue
-        raise fail(f"{call}; expected ValueError (chunk must be at least 1), but it returned")
+    first = next(i for i in range(len(losses)) if not _agree([losses[i]], [ref_losses[i]], **tol))
+    raise fail(
+        f"{call}: losses[{first}] is {losses[first]:.6g}, a correct run on the same model and "
+        f"data gives {ref_losses[first]:.6g} (the earlier losses agree); {_PER_CHUNK}"
+    )

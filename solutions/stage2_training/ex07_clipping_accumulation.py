@@ -21,11 +21,15 @@ def train_step_clipped(
     """One optimisation step with the gradient's total norm clipped to ``max_norm``.
 
     In order: clear old gradients, forward ``model(x)``, ``loss = loss_fn(output, y)``,
-    backward, clip, ``optimizer.step()``. Clipping treats all of the model's gradients as
-    ONE vector: when its L2 norm (over every parameter together) is above ``max_norm``,
-    every gradient is scaled by the same factor so that the total norm becomes
-    ``max_norm``; otherwise nothing changes (``torch.nn.utils.clip_grad_norm_`` does exactly
-    this).
+    backward, clip, ``optimizer.step()`` (exactly once). Clipping treats all of the model's
+    gradients as ONE vector: when its L2 norm ``total`` (over every parameter together) is
+    above ``max_norm``, every gradient is multiplied by the same factor so that the total
+    norm becomes ``max_norm``; otherwise nothing changes. Either factor is accepted:
+    ``max_norm / total`` (applied only when ``total > max_norm``), or
+    ``min(1, max_norm / (total + 1e-6))``, which is what
+    ``torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)`` applies. The grader
+    computes the step with both formulas and passes the weights after the step if they
+    match either one (to a relative 1e-9 in float64). ``x`` and ``y`` are not modified.
 
     Returns the total gradient norm measured BEFORE clipping, as a Python float (the number
     worth logging: it shows how often and how hard clipping bites).

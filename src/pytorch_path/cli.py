@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -92,12 +93,23 @@ def cmd_check(args: argparse.Namespace) -> int:
 GRADE_FORMATS = ("json", "junit", "gradescope", "csv", "md")
 
 
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        fail(f"--shard {text}: use I/N, e.g. --shard 2/4")
+    return index - 1, count
+
+
 def cmd_grade(args: argparse.Namespace) -> int:
-    """``grade``: grade submissions, each in an isolated process, and write the reports."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    """``grade``: grade submissions, each with its own judge, and write the reports."""
+    import threading
 
     from pytorch_path import report
     from pytorch_path.grading import GradeSettings, grade, unique_names
+    from pytorch_path.grading.batch import shard_of
     from pytorch_path.runner import new_seed
     from pytorch_path.sandbox import ISOLATION_LABELS, SandboxUnavailableError
 
@@ -108,64 +120,155 @@ def cmd_grade(args: argparse.Namespace) -> int:
         fail(f"--format {args.format}: use some of {', '.join(GRADE_FORMATS)}, comma-separated")
     if args.jobs < 1:
         fail("--jobs must be at least 1")
-    if args.timeout is not None and args.timeout <= 0:
-        fail("--timeout must be a positive number of seconds")
-    for option, folder in (("--graders", args.graders), ("--solutions", args.solutions)):
-        if folder is not None and not folder.is_dir():
-            fail(f"{option} {folder}: no such folder")
     try:
-        select(project.stages, args.stages)
-    except SelectionError as exc:
-        fail(str(exc))
-    settings = GradeSettings(
-        project=project,
-        selection=args.stages,
-        seed=new_seed() if args.seed is None else args.seed,
-        graders_dir=args.graders.resolve() if args.graders else None,
-        solutions_dir=args.solutions.resolve() if args.solutions else None,
-        timeout_s=args.timeout,
-        memory_mb=None if args.memory_mb == 0 else args.memory_mb,
-        sandbox=args.sandbox,
-    )
-    try:
+        settings = GradeSettings(
+            project=project,
+            selection=args.stages,
+            seed=new_seed() if args.seed is None else args.seed,
+            graders_dir=args.graders.resolve() if args.graders else None,
+            solutions_dir=args.solutions.resolve() if args.solutions else None,
+            timeout_s=args.timeout,
+            memory_mb=None if args.memory_mb == 0 else args.memory_mb,
+            sandbox=args.sandbox,
+            shard=_shard(args.shard),
+        )
         isolation = settings.isolation()
-    except SandboxUnavailableError as exc:
+    except (SelectionError, ValueError, SandboxUnavailableError) as exc:
         fail(str(exc))
     submissions = [Path(s) for s in args.submissions]
     names = unique_names(submissions)
+    if settings.shard is not None:
+        names = [n for n in names if shard_of(n, settings.shard[1]) == settings.shard[0]]
+    shard = f" · shard {settings.shard_label}" if settings.shard else ""
     console.print(
-        f"[bold]pytorch-path grade[/] {len(submissions)} submission(s) · stages {args.stages} · "
+        f"[bold]pytorch-path grade[/] {len(names)} submission(s){shard} · stages {args.stages} · "
         f"seed {settings.seed} · isolation {ISOLATION_LABELS[isolation]}"
     )
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("grading", total=len(submissions))
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    lock = threading.Lock()
+    finished: list[Results] = []
+    progress = BatchProgress(len(names), json_lines=args.json_progress or not console.is_terminal)
+
+    def done(result: Results) -> None:
+        # Written as soon as a submission is done: an interrupted batch keeps what finished.
+        with lock:
+            report.write_reports(result, out / result.name, formats)
+            finished.append(result)
+            report.write_batch_reports(finished, out, formats)
+            progress.finished(result)
+
+    with progress:
         results = grade(
             submissions,
             settings=settings,
             jobs=args.jobs,
-            on_result=lambda _r: progress.advance(task),
+            on_start=lambda name: progress.started(name),
+            on_result=done,
         )
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    for name, result in zip(names, results, strict=True):
-        if "json" in formats:
-            report.write_json(result, out / f"{name}.json")
-        if "junit" in formats:
-            report.write_junit(result, out / f"{name}.xml", name=name)
-        if "gradescope" in formats:
-            report.write_gradescope(result, out / f"{name}.results.json")
-    if "csv" in formats:
-        report.write_gradebook(results, out / "gradebook.csv")
-    if "md" in formats:
-        report.write_summary(results, out / "summary.md")
-    console.print(_grade_table(names, results))
+    report.write_batch_reports(results, out, formats)  # also when this shard had none
+    console.print(_grade_table([r.name for r in results], results))
+    trouble = [r for r in results if r.grading_status != "graded"]
+    for result in trouble:
+        reason = next((ex.message for ex in result.exercises if ex.message), "")
+        console.print(f"[yellow]not graded to the end: {result.name} ({result.grading_status})[/]"
+                      f"{': ' + escape(reason) if reason else ''}")  # fmt: skip
     console.print(f"[dim]reports ({', '.join(formats)}) written to {out}[/]")
+    return EXIT_OK
+
+
+class BatchProgress:
+    """Submissions done, running and left with an ETA: a bar in a terminal, JSON lines in CI."""
+
+    def __init__(self, total: int, *, json_lines: bool) -> None:
+        """Track ``total`` submissions."""
+        import time
+
+        self.total, self.done, self.running = total, 0, 0
+        self.json_lines = json_lines
+        self._started = time.monotonic()
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> BatchProgress:
+        """Start showing progress."""
+        if not self.json_lines:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[running]} running"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+            )
+            self._bar.__enter__()
+            self._task = self._bar.add_task("grading", total=self.total, running=0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stop showing progress."""
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+    def _eta(self) -> float | None:
+        import time
+
+        if not self.done:
+            return None
+        per = (time.monotonic() - self._started) / self.done
+        return round(per * (self.total - self.done), 1)
+
+    def _emit(self, event: str, name: str, **extra: Any) -> None:
+        import json
+
+        if self.json_lines:
+            left = self.total - self.done - self.running
+            line = {"event": event, "submission": name, "done": self.done,
+                    "running": self.running, "left": left, "total": self.total,
+                    "eta_s": self._eta(), **extra}  # fmt: skip
+            print(json.dumps(line, ensure_ascii=True), flush=True)
+        elif self._bar is not None:
+            self._bar.update(self._task, completed=self.done, running=self.running)
+
+    def started(self, name: str) -> None:
+        """A submission's grading began."""
+        self.running += 1
+        self._emit("start", name)
+
+    def finished(self, result: Results) -> None:
+        """A submission's grading ended."""
+        self.running -= 1
+        self.done += 1
+        self._emit("done", result.name, points=round(result.points_earned, 4),
+                   status=result.grading_status)  # fmt: skip
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """``merge``: join the reports of several ``grade --shard`` runs into one gradebook."""
+    from pytorch_path import report
+    from pytorch_path.grading.merge import MergeError, merge
+
+    formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    try:
+        results = merge(args.dirs, out=args.out)
+    except MergeError as exc:
+        fail(str(exc))
+    report.write_batch_reports(results, args.out, formats)
+    console.print(
+        f"merged {len(results)} submission(s) from {len(args.dirs)} folder(s) into {args.out}"
+    )
     return EXIT_OK
 
 
@@ -562,7 +665,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout",
         type=float,
         default=None,
-        help="wall-clock seconds per submission (default: the exercises' limits plus 60)",
+        help="wall-clock seconds per submission (default: the exercises' limits plus 120)",
     )
     p.add_argument(
         "--seed",
@@ -592,7 +695,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="how learner code is isolated: auto (bubblewrap, else refuse), bwrap, process "
         "(separate processes; the reference is readable), none",
     )
+    p.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/N",
+        help="grade only shard I of N (by a hash of each submission's name); join with merge",
+    )
+    p.add_argument(
+        "--json-progress",
+        action="store_true",
+        help="progress as JSON lines (the default when the output is not a terminal)",
+    )
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("merge", help="join the reports of several grade --shard runs")
+    p.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="--out folders of the shards")
+    p.add_argument("--out", type=Path, required=True, help="folder for the joined reports")
+    p.add_argument("--format", default="csv,md", help="batch reports to write (default: csv,md)")
+    p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("list", help="list the exercises")
     p.add_argument("selection", nargs="?", default="all", help=selection_help)

@@ -2,9 +2,13 @@
 
 Fixtures:
 
-- ``learner``: the learner's module for the exercise this grader belongs to;
-  reading a name it does not define is a clear failure, not an AttributeError;
-- ``reference``: the reference solution's module;
+- ``learner``: the learner's side of the exercise this grader belongs to
+  (:class:`~pytorch_path.scenario.Side`): ``learner.run(scenario, *data)`` and
+  ``learner.fn(*data)``. In ``check`` the scenarios run in this process; in ``grade``'s
+  judge, in a sandboxed worker. Either way only data crosses, and a name the module does
+  not define is a clear failure, not an AttributeError;
+- ``reference``: the reference solution's side, always run in this process (and cached
+  across a batch in ``grade``);
 - ``device``: each device type (``cpu`` always; ``cuda``, ``mps`` skipped with a
   reason where absent);
 - ``seed``: a :class:`Seed` whose value derives from the run's base seed and the
@@ -13,7 +17,9 @@ Fixtures:
 
 Every test also gets the global RNGs seeded, torch's global state (default
 dtype, grad mode, deterministic algorithms) restored afterwards, and a
-wall-clock budget: the exercise's ``time_limit_s`` shared by all its tests.
+wall-clock budget: the exercise's ``time_limit_s`` shared by all its tests (the engine's
+own work, such as starting a worker or the first optimizer's import of ``torch._dynamo``,
+is not charged).
 
 The runner registers a :class:`GraderPlugin` instance. The plugin also works on
 its own: ``pytest -p pytorch_path.plugin graders/stage1_tensors --pp-target solutions``.
@@ -22,8 +28,11 @@ its own: ``pytest -p pytorch_path.plugin graders/stage1_tensors --pp-target solu
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.machinery
 import random
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -43,6 +52,7 @@ from pytorch_path.curriculum import Exercise, Project, learner_path
 from pytorch_path.loader import LearnerLoadError, load_module, unload
 from pytorch_path.results import Status
 from pytorch_path.scenario import LearnerError, Side, Transport, WireError, execute, is_scenario
+from pytorch_path.text import clean
 
 #: Seconds a test's teardown may take even when the exercise's budget is spent.
 _TEARDOWN_GRACE_S = 5.0
@@ -69,20 +79,43 @@ def unbudgeted() -> Generator[None, None, None]:
             signal.setitimer(signal.ITIMER_REAL, remaining)
 
 
-_PREWARMED: set[str] = set()
+#: Modules whose first import is slow and not the learner's doing: ``torch._dynamo`` is
+#: imported by the first ``torch.optim`` optimizer and the first ``torch.func`` transform of
+#: a process (1-2.5 s of CPU, 10 s of wall time on a loaded 2-core machine).
+OFF_THE_CLOCK = ("torch._dynamo",)
 
 
-def prewarm(ex: Exercise) -> None:
-    """Pay the lazy imports an exercise's code is likely to trigger, outside its time budget.
+class _OffTheClockLoader(importlib.abc.Loader):
+    """Runs a module's import with the exercise's clock stopped."""
 
-    The first ``torch.optim`` optimizer of a process imports ``torch._dynamo`` (1-2.5 s on
-    a loaded 2-core machine); stage 1 never needs it, so only later stages pay for it.
-    """
-    stage = ex.id.split(".", 1)[0]
-    if stage in ("0", "1") or "optim" in _PREWARMED:
-        return
-    _PREWARMED.add("optim")
-    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._inner.create_module(spec)  # type: ignore[no-any-return]
+
+    def exec_module(self, module: ModuleType) -> None:
+        with unbudgeted():
+            self._inner.exec_module(module)
+
+
+class OffTheClockFinder(importlib.abc.MetaPathFinder):
+    """Finds the modules of :data:`OFF_THE_CLOCK` and imports them off the time budget."""
+
+    def find_spec(
+        self, fullname: str, path: Any, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        """The real spec of an off-the-clock module, with a loader that stops the clock."""
+        if fullname not in OFF_THE_CLOCK:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _OffTheClockLoader(spec.loader)
+                return spec
+        return None
 
 
 class LearnerTimeoutError(BaseException):
@@ -466,11 +499,16 @@ class GraderPlugin:
         if self._use_alarm:
             self._old_handler = signal.signal(signal.SIGALRM, self._on_alarm)
         _ACTIVE.append(self)
+        self._finder = OffTheClockFinder()
+        sys.meta_path.insert(0, self._finder)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         """Restore the signal handler and drop the learner modules."""
         if self in _ACTIVE:
             _ACTIVE.remove(self)
+        finder = getattr(self, "_finder", None)
+        if finder in sys.meta_path:
+            sys.meta_path.remove(finder)
         if self._use_alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self._old_handler or signal.SIG_DFL)
@@ -529,7 +567,6 @@ class GraderPlugin:
                 # Skip before any fixture (the learner's import included) runs.
                 self._device_skips.add(item.nodeid)
                 pytest.skip(devices.unavailable_reason(absent))
-            prewarm(ex)
         remaining = self.budget_s(ex) - self._spent.get(ex.id, 0.0)
         if phase == "teardown":
             # Teardown must always run, or pytest's setup stack is left inconsistent.
@@ -608,12 +645,12 @@ class GraderPlugin:
             record.device_skip = absent is not None and not self._available.get(absent, False)
             longrepr = report.longrepr
             message = str(longrepr[2]) if isinstance(longrepr, tuple) else str(longrepr)
-            record.message = message.removeprefix("Skipped: ")
+            record.message = clean(message.removeprefix("Skipped: "))
         elif report.failed:
             assert call.excinfo is not None
             status, message = self.classify(record.exercise, call.excinfo.value)
-            record.status, record.message = status, message
-            record.traceback = report.longreprtext
+            record.status, record.message = status, clean(message)
+            record.traceback = clean(report.longreprtext, 20_000)
         elif call.when == "call":
             record.status = Status.PASSED
 

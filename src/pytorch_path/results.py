@@ -167,6 +167,10 @@ class Grading:
     """Whether ``output`` was cut."""
     notes: tuple[str, ...] = ()
     """Sentences about files that were not graded (links, oversized files, …)."""
+    graders: str = ""
+    """A fingerprint of the graders and reference solutions used (``merge`` compares them)."""
+    shard: str = ""
+    """``I/N`` when the batch was split with ``--shard``; empty otherwise."""
 
     def to_dict(self) -> dict[str, Any]:
         """The ``"grading"`` object of the JSON report."""
@@ -179,6 +183,8 @@ class Grading:
             "output": self.output,
             "output_truncated": self.output_truncated,
             "notes": list(self.notes),
+            "graders": self.graders,
+            "shard": self.shard,
         }
 
     @classmethod
@@ -193,6 +199,8 @@ class Grading:
             output=str(data.get("output", "")),
             output_truncated=bool(data.get("output_truncated", False)),
             notes=tuple(str(n) for n in data.get("notes", ())),
+            graders=str(data.get("graders", "")),
+            shard=str(data.get("shard", "")),
         )
 
 

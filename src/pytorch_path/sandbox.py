@@ -15,6 +15,7 @@ started by the judge (:mod:`pytorch_path.grading.judge`) in one of three ways:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import resource
@@ -73,26 +74,31 @@ def apply_limits(limits: Limits) -> None:
         cap(resource.RLIMIT_AS, limits.memory_mb * 2**20)
 
 
-def drop_privileges() -> bool:
-    """Become ``nobody`` when running as root; return whether it happened."""
+def switch_user(uid: int) -> bool:
+    """Become user (and group) ``uid`` when running as root; return whether it happened."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return False
     os.setgroups([])
-    os.setgid(NOBODY)
-    os.setuid(NOBODY)
+    os.setgid(uid)
+    os.setuid(uid)
     return True
 
 
-@functools.cache
 def nobody_can_run_python() -> bool:
-    """Whether this Python still works after switching to ``nobody``.
+    """Whether this Python still works as ``nobody`` (see :func:`python_runs_as`)."""
+    return python_runs_as(NOBODY)
 
-    Some installs live under a private home (``/root/.pyenv``) that ``nobody``
-    cannot read; there the worker keeps its user and the report says so.
+
+@functools.cache
+def python_runs_as(uid: int) -> bool:
+    """Whether this Python, torch and pytorch_path still import after switching to ``uid``.
+
+    Some installs live under a private home (``/root/.pyenv``) that other users cannot
+    read; there workers keep the grader's user and the report says so.
     """
     probe = (
-        "import os; os.setgroups([]); os.setgid(65534); os.setuid(65534); "
-        "import ctypes, json, pytorch_path.curriculum"
+        f"import os; os.setgroups([]); os.setgid({uid}); os.setuid({uid}); "
+        "import ctypes, json, torch, pytorch_path.curriculum"
     )
     try:
         done = subprocess.run(
@@ -246,8 +252,6 @@ def child_env(workdir: Path, base: dict[str, str] | None = None) -> dict[str, st
 
 def kill_group(proc: subprocess.Popen[bytes]) -> None:
     """Kill a process started with ``start_new_session=True`` and everything in its group."""
-    import contextlib
-
     with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
         os.killpg(proc.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, OSError):
@@ -274,3 +278,88 @@ def signal_sentence(returncode: int, limits: Limits | None = None) -> str:
     if name == "SIGSEGV":
         return "crashed with a segmentation fault"
     return f"was killed by signal {name}"
+
+
+# --------------------------------------------------------------------------- descendants
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Make orphaned descendants of this process its children (Linux), so none escapes.
+
+    A worker's double-forked daemon (``fork``, ``setsid``, ``fork``) survives a kill of the
+    worker's process group; as a subreaper this process adopts it and can kill it.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _parents() -> dict[int, int]:
+    """``pid -> ppid`` of every process this one can see."""
+    table: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses: the fields follow the last ")".
+        fields = stat[stat.rindex(")") + 2 :].split()
+        table[int(entry.name)] = int(fields[1])
+    return table
+
+
+def descendants(root: int | None = None) -> list[int]:
+    """Every living descendant of ``root`` (default: this process), by ``/proc``."""
+    root = os.getpid() if root is None else root
+    parents = _parents()
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    found: list[int] = []
+    todo = list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def kill_descendants(keep: Iterable[int] = (), *, timeout_s: float = 10.0) -> list[int]:
+    """Kill every descendant of this process except ``keep`` (and theirs); verify they are gone.
+
+    Returns the pids still alive after ``timeout_s`` (an empty list when all are gone).
+    """
+    import time
+
+    spared = set(keep)
+    for pid in list(spared):
+        spared.update(descendants(pid))
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = [pid for pid in descendants() if pid not in spared]
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in left:  # reap the ones that are our own children
+            with contextlib.suppress(ChildProcessError, OSError):
+                os.waitpid(pid, os.WNOHANG)
+        alive = [pid for pid in left if _alive(pid)]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rindex(")") + 2 :].split()[0] != "Z"

@@ -40,6 +40,8 @@ from typing import Any, Protocol, TypeVar
 import numpy as np
 import torch
 
+from pytorch_path.text import clean
+
 __all__ = [
     "MAX_FRAME_BYTES",
     "MAX_TOTAL_BYTES",
@@ -193,7 +195,7 @@ def _untag(kind: str, obj: dict[str, Any]) -> Any:
         if kind == "npscalar":
             return np.dtype(str(obj["dtype"])).type(obj["value"])
         if kind == "opaque":
-            return Opaque(str(obj["type_name"])[:200], str(obj["text"])[:200])
+            return Opaque(clean(obj["type_name"], 200), clean(obj["text"], 200))
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"a tagged value of kind {kind!r} is malformed: {exc}") from None
     raise WireError(f"unknown tagged value {kind!r}")
@@ -379,16 +381,18 @@ class LearnerError(Exception):
             raise WireError("an error report is not a dict")
         try:
             frames = tuple(
-                Frame(str(f[0])[:200], int(f[1]), str(f[2])[:300]) for f in data.get("frames", [])
+                Frame(clean(f[0], 200), int(f[1]), clean(f[2], 300)) for f in data.get("frames", [])
             )
             return cls(
-                type_name=str(data["type_name"])[:200],
-                message=str(data.get("message", ""))[:MAX_MESSAGE_CHARS],
-                mro=tuple(str(m)[:200] for m in data.get("mro", ()))[:40],
+                type_name=clean(data["type_name"], 200),
+                message=clean(data.get("message", ""), MAX_MESSAGE_CHARS),
+                mro=tuple(clean(m, 200) for m in data.get("mro", ()))[:40],
                 frames=frames[-40:],
                 innermost_in_learner=bool(data.get("innermost_in_learner", False)),
-                kind=str(data.get("kind", "raised")),
-                extra={str(k): str(v)[:500] for k, v in dict(data.get("extra", {})).items()},
+                kind=clean(data.get("kind", "raised"), 20),
+                extra={
+                    clean(k, 100): clean(v, 500) for k, v in dict(data.get("extra", {})).items()
+                },
             )
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise WireError(f"an error report is malformed: {exc}") from None
@@ -407,12 +411,14 @@ def learner_error(exc: BaseException, learner_file: Path | None) -> LearnerError
         summary = traceback.extract_tb(exc.__traceback__)
         for i, f in enumerate(summary):
             if _resolved(f.filename) == wanted:
-                frames.append(Frame(f.name, f.lineno or 0, (f.line or "").strip()))
+                frames.append(
+                    Frame(clean(f.name, 200), f.lineno or 0, clean((f.line or "").strip(), 300))
+                )
                 innermost = i == len(summary) - 1
     mro = tuple(k.__name__ for k in type(exc).__mro__[1:] if k not in (object, BaseException))
     return LearnerError(
-        type_name=type(exc).__name__,
-        message=text[:MAX_MESSAGE_CHARS],
+        type_name=clean(type(exc).__name__, 200),
+        message=clean(text, MAX_MESSAGE_CHARS),
         mro=mro,
         frames=tuple(frames),
         innermost_in_learner=innermost,
@@ -455,6 +461,18 @@ def call_by_name(module: Any, name: str, *args: Any, **kwargs: Any) -> Any:
 
 setattr(call_by_name, _SCENARIO_ATTR, True)
 _MISSING = object()
+
+
+def learner_attr(module: Any, name: str) -> Any:
+    """``module.name`` inside a scenario; a missing name is reported as the learner's.
+
+    Use it (or :func:`call_by_name`) for the names a contract asks for, so a renamed or
+    deleted definition reads "… does not define 'name'" rather than an AttributeError.
+    """
+    value = getattr(module, name, _MISSING)
+    if value is _MISSING:
+        raise MissingNameError(name)
+    return value
 
 
 class MissingNameError(AttributeError):

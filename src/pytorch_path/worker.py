@@ -50,7 +50,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--write-fd", type=int, required=True)
     parser.add_argument("--cpu-s", type=int, required=True)
     parser.add_argument("--memory-mb", type=int, default=None)
-    parser.add_argument("--drop-privileges", action="store_true")
+    parser.add_argument("--user", type=int, default=None, help="switch to this user id first")
     parser.add_argument("--preload", default="", help="comma-separated modules to import early")
     return parser.parse_args(argv)
 
@@ -58,11 +58,11 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of a worker."""
     args = _parse(sys.argv[1:] if argv is None else argv)
-    from pytorch_path.sandbox import Limits, apply_limits, drop_privileges
+    from pytorch_path.sandbox import Limits, apply_limits, switch_user
 
     apply_limits(Limits(cpu_s=args.cpu_s, memory_mb=args.memory_mb))
-    if args.drop_privileges:
-        drop_privileges()
+    if args.user is not None:
+        switch_user(args.user)
     import importlib
 
     import torch

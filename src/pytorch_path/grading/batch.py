@@ -10,6 +10,7 @@ it did not finish scores zero with a plain reason.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -67,16 +68,44 @@ def collect_expected(settings: GradeSettings) -> Expected:
 
 
 def unique_names(submissions: Sequence[Path]) -> list[str]:
-    """A report name per submission: its folder name, made unique with ``-2``, ``-3``."""
+    """A report name per submission: its folder name, made file-system-safe and unique.
+
+    Unsafe characters become ``_``; a name already taken (ignoring case, for file systems
+    that do) gets ``-2``, ``-3``. The names are also the report folders under ``--out``.
+    """
     names: list[str] = []
+    taken: set[str] = set()
     for path in submissions:
-        base = Path(path).resolve().name or "submission"
+        base = safe_name(Path(path).absolute().name or "submission")
         name, n = base, 1
-        while name in names:
+        while name.lower() in taken:
             n += 1
             name = f"{base}-{n}"
         names.append(name)
+        taken.add(name.lower())
     return names
+
+
+def shard_of(name: str, count: int) -> int:
+    """The shard (0-based, of ``count``) a submission belongs to: a hash of its name.
+
+    Stable under reordering and across machines, so ``--shard I/N`` runs split a batch
+    without coordination.
+    """
+    digest = hashlib.sha256(name.encode("utf-8", "backslashreplace")).digest()
+    return int.from_bytes(digest[:8], "big") % count
+
+
+def graders_version(settings: GradeSettings) -> str:
+    """A fingerprint of what grades a batch: the selected graders and reference solutions."""
+    digest = hashlib.sha256()
+    for ex in settings.exercises:
+        for path in (settings.project.grader_path(ex, settings.graders_dir),
+                     settings.solutions / ex.relpath):  # fmt: skip
+            digest.update(str(ex.id).encode())
+            with contextlib.suppress(OSError):
+                digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
 
 
 def grade(
@@ -85,26 +114,41 @@ def grade(
     settings: GradeSettings,
     jobs: int = 1,
     on_result: Callable[[Results], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
 ) -> list[Results]:
-    """Grade each submission with its own judge; never raises for one of them.
+    """Grade each submission (of this shard) with its own judge; never raises for one of them.
 
-    Results come back in the order of ``submissions``; ``on_result`` is called as each
-    one finishes. Raises ``SandboxUnavailableError`` up front when the requested
-    isolation cannot be had.
+    Results come back in the order of ``submissions`` (only those of ``settings.shard``);
+    ``on_start`` is called with a submission's name as its grading starts and ``on_result``
+    with its results as it finishes. Raises ``SandboxUnavailableError`` up front when the
+    requested isolation cannot be had.
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from pytorch_path.sandbox import become_subreaper
+
+    if jobs < 1:
+        raise ValueError("--jobs must be at least 1")
     isolation = settings.isolation()
     expected = collect_expected(settings)
-    names = unique_names(submissions)
+    all_names = unique_names(submissions)
+    chosen = [
+        i for i, name in enumerate(all_names)
+        if settings.shard is None or shard_of(name, settings.shard[1]) == settings.shard[0]
+    ]  # fmt: skip
+    names = {i: all_names[i] for i in chosen}
+    version = graders_version(settings)
+    become_subreaper()  # a judge's orphaned workers come back to us, to be killed
     batch = Path(tempfile.mkdtemp(prefix="pytorch-path-grade-"))
     batch.chmod(0o700)
 
     def one(index: int) -> Results:
+        if on_start is not None:
+            on_start(names[index])
         try:
             results = grade_submission(
                 Path(submissions[index]), names[index], settings, expected,
-                batch=batch, index=index, isolation=isolation,
+                batch=batch, index=index, isolation=isolation, version=version,
             )  # fmt: skip
         except Exception as exc:  # a bug of ours must not cost the other submissions
             grading = Grading(
@@ -112,6 +156,8 @@ def grade(
                 path=str(submissions[index]),
                 status="crashed",
                 isolation=isolation,
+                graders=version,
+                shard=settings.shard_label,
             )
             cause = f"pytorch-path could not grade this submission ({exc})"
             results = fail_closed(settings, expected, grading, Status.ERROR, cause)
@@ -121,7 +167,7 @@ def grade(
 
     try:
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            return list(pool.map(one, range(len(submissions))))
+            return list(pool.map(one, chosen))
     finally:
         shutil.rmtree(batch, ignore_errors=True)
 
@@ -135,13 +181,18 @@ def grade_submission(
     batch: Path,
     index: int,
     isolation: str,
+    version: str = "",
 ) -> Results:
     """Grade one submission folder with a judge process and sandboxed workers."""
-    from pytorch_path.sandbox import ISOLATION_LABELS
-
-    label = ISOLATION_LABELS[isolation]
-    grading = Grading(submission=name, path=str(submission), isolation=label)
-    if not submission.is_dir():
+    user = _worker_user(isolation, index)
+    label = _isolation_label(isolation, user)
+    grading = Grading(submission=name, path=str(submission), isolation=label, graders=version,
+                      shard=settings.shard_label)  # fmt: skip
+    try:
+        is_dir = submission.is_dir()
+    except OSError:
+        is_dir = False
+    if not is_dir:
         grading = replace(grading, status="missing")
         return fail_closed(settings, expected, grading, Status.ERROR,
                            f"the submission folder {submission} does not exist")  # fmt: skip
@@ -150,17 +201,18 @@ def grade_submission(
     for folder in (judge_dir, workdir / ".home", workdir / ".tmp"):
         folder.mkdir(parents=True)
     target = workdir / safe_name(name)
-    notes = copy_learner_files(learner_root(submission), target, settings.exercises)
+    refused = copy_learner_files(submission, target, settings.exercises)
+    notes = list(refused.values())
     shutil.copytree(settings.graders, workdir / "graders",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))  # fmt: skip
-    drop = _drops_privileges(isolation)
-    if drop:
-        from pytorch_path.sandbox import NOBODY
-
-        root.chmod(0o755)
+    root.chmod(0o700)
+    if user is not None:
+        root.chmod(0o711)  # the worker's user may pass through to its own folder, no further
+        judge_dir.chmod(0o700)
         for path in [workdir, *workdir.rglob("*")]:
-            os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
-    spec = _judge_spec(settings, isolation, target, workdir, judge_dir, batch, drop)
+            os.chown(path, user, user, follow_symlinks=False)
+        workdir.chmod(0o700)
+    spec = _judge_spec(settings, isolation, target, workdir, judge_dir, batch, user)
     spec_path = judge_dir / "spec.json"
     spec.write(spec_path)
     started = time.monotonic()
@@ -180,10 +232,28 @@ def grade_submission(
                 output=str(judged.get("output", "")),
                 output_truncated=bool(judged.get("output_truncated", False)),
             )
-            return replace(results, target=name, grading=grading)
+            return _refuse(replace(results, target=name, grading=grading), refused)
     grading = replace(grading, status=status)
     status_of_tests = Status.TIMEOUT if status == "timeout" else Status.ERROR
-    return fail_closed(settings, expected, grading, status_of_tests, cause)
+    return _refuse(fail_closed(settings, expected, grading, status_of_tests, cause), refused)
+
+
+def _refuse(results: Results, refused: dict[str, str]) -> Results:
+    """Mark each exercise whose file was refused as an ``error`` with that one sentence."""
+    if not refused:
+        return results
+    exercises = []
+    for ex in results.exercises:
+        reason = refused.get(ex.id)
+        if reason is None:
+            exercises.append(ex)
+            continue
+        tests = tuple(
+            replace(t, status=Status.ERROR, message=reason, points_earned=0.0) for t in ex.tests
+        )
+        exercises.append(replace(ex, status=Status.ERROR, message=reason, points_earned=0.0,
+                                 tests=tests))  # fmt: skip
+    return replace(results, exercises=tuple(exercises))
 
 
 def safe_name(name: str) -> str:
@@ -192,41 +262,52 @@ def safe_name(name: str) -> str:
     return safe[:100] or "submission"
 
 
-def copy_learner_files(source: Path, target: Path, exercises: Sequence[Exercise]) -> list[str]:
-    """Copy each exercise's declared file from ``source`` without following any link.
+def copy_learner_files(
+    submission: Path, target: Path, exercises: Sequence[Exercise]
+) -> dict[str, str]:
+    """Copy each exercise's declared file from ``submission`` without following any link.
 
-    Returns a sentence for each file that was not copied (a link, not a regular file, too
-    large); such an exercise then has no file and reports that.
+    ``submission`` is a folder shaped like ``curriculum/`` or a clone holding one. Returns,
+    per exercise id, the one sentence saying why its file was not copied (a link anywhere
+    on its path, not a regular file, unreadable, too large); an exercise whose file is
+    simply absent is not listed (the judge reports it missing).
     """
-    notes: list[str] = []
+    refused: dict[str, str] = {}
     target.mkdir(parents=True, exist_ok=True)
+    try:
+        source = learner_root(submission)
+    except OSError as exc:
+        reason = f"the submission folder could not be read ({exc.strerror})"
+        return {ex.id: reason for ex in exercises}
     for ex in exercises:
         src = learner_path(source, ex)
-        problem = _unsafe(source, src)
+        problem = _unsafe(submission, src)
         if problem == "absent":
             continue
         if problem:
-            notes.append(f"{ex.relpath}: {problem}; it was not graded")
+            refused[ex.id] = problem
             continue
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         try:
             fd = os.open(src, flags)
         except OSError as exc:
-            notes.append(f"{ex.relpath}: could not be read ({exc.strerror}); it was not graded")
+            refused[ex.id] = f"{ex.relpath} could not be read ({exc.strerror})"
             continue
         with os.fdopen(fd, "rb") as handle:
             info = os.fstat(handle.fileno())
             if not stat.S_ISREG(info.st_mode):
-                notes.append(f"{ex.relpath}: not a regular file; it was not graded")
+                refused[ex.id] = f"{ex.relpath} is not a regular file; only plain files are graded"
                 continue
             data = handle.read(MAX_LEARNER_FILE_BYTES + 1)
         if len(data) > MAX_LEARNER_FILE_BYTES:
-            notes.append(f"{ex.relpath}: larger than {MAX_LEARNER_FILE_BYTES} bytes; not graded")
+            refused[ex.id] = (
+                f"{ex.relpath} is larger than {MAX_LEARNER_FILE_BYTES} bytes; it was not graded"
+            )
             continue
         dest = learner_path(target, ex)
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(data)
-    return notes
+    return refused
 
 
 def _unsafe(root: Path, path: Path) -> str:
@@ -234,8 +315,9 @@ def _unsafe(root: Path, path: Path) -> str:
     try:
         rel = path.relative_to(root)
     except ValueError:
-        return "outside the submission"
+        return "the file lies outside the submission"
     current = root
+    info = None
     for part in rel.parts:
         current = current / part
         try:
@@ -243,20 +325,38 @@ def _unsafe(root: Path, path: Path) -> str:
         except FileNotFoundError:
             return "absent"
         except OSError as exc:
-            return f"could not be read ({exc.strerror})"
+            shown = current.relative_to(root)
+            return f"{shown} could not be read ({exc.strerror})"
         if stat.S_ISLNK(info.st_mode):
-            return "symbolic links are not accepted"
-    if not stat.S_ISREG(info.st_mode):
-        return "not a regular file"
+            return f"symbolic links are not accepted: {current.relative_to(root)}"
+    if info is None or not stat.S_ISREG(info.st_mode):
+        return f"{rel} is not a regular file; only plain files are graded"
     return ""
 
 
-def _drops_privileges(isolation: str) -> bool:
-    from pytorch_path.sandbox import nobody_can_run_python
+#: First user id given to workers when grading as root (one id per submission).
+WORKER_UID_BASE = 200_000
+
+
+def _worker_user(isolation: str, index: int) -> int | None:
+    """The user id a submission's workers run as under ``process`` isolation as root, if any."""
+    from pytorch_path.sandbox import python_runs_as
 
     if isolation != "process" or not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return False
-    return nobody_can_run_python()
+        return None
+    uid = WORKER_UID_BASE + index
+    return uid if python_runs_as(uid) else None
+
+
+def _isolation_label(isolation: str, user: int | None) -> str:
+    from pytorch_path.sandbox import ISOLATION_LABELS
+
+    label = ISOLATION_LABELS[isolation]
+    if isolation == "process" and hasattr(os, "geteuid") and os.geteuid() == 0:
+        if user is None:
+            return label + "; workers run as root (this Python cannot run as another user)"
+        return label + f"; workers run as user {user}"
+    return label
 
 
 def _judge_spec(
@@ -266,7 +366,7 @@ def _judge_spec(
     workdir: Path,
     judge_dir: Path,
     batch: Path,
-    drop: bool,
+    user: int | None,
 ) -> JudgeSpec:
     import pytorch_path
     from pytorch_path.data import data_dir
@@ -299,7 +399,7 @@ def _judge_spec(
         cache_dir=str(batch / "reference-cache"),
         readable=readable,
         hidden=sorted(hidden),
-        drop_privileges=drop,
+        worker_user=user,
         env=env,
     )
 

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pytorch_path.text import clean
+
 #: What the judge keeps of the learner's printed output, in bytes.
 OUTPUT_CAP_BYTES = 1_000_000
 
@@ -54,8 +56,8 @@ class JudgeSpec:
     """Extra read-only folders for the worker."""
     hidden: list[str] = field(default_factory=list)
     """Folders hidden from the worker."""
-    drop_privileges: bool = False
-    """Whether workers switch to ``nobody``."""
+    worker_user: int | None = None
+    """The user id workers switch to (``process`` isolation as root), if any."""
     env: dict[str, str] = field(default_factory=dict)
     """Extra worker environment."""
 
@@ -73,14 +75,16 @@ def run_judge(spec: JudgeSpec) -> int:
     """Grade one submission as ``spec`` says and write its results; 0 when written."""
     import torch
 
-    from pytorch_path.curriculum import Project
+    from pytorch_path.curriculum import Project, select
     from pytorch_path.grading.workers import WorkerPool, WorkerSpec
     from pytorch_path.plugin import unbudgeted
     from pytorch_path.runner import check
-    from pytorch_path.sandbox import Limits
+    from pytorch_path.sandbox import Limits, become_subreaper
 
     torch.set_num_threads(1)
+    become_subreaper()
     workdir = Path(spec.workdir)
+    project = Project(Path(spec.project))
     pool = WorkerPool(
         WorkerSpec(
             workdir=workdir,
@@ -89,15 +93,16 @@ def run_judge(spec: JudgeSpec) -> int:
             log_dir=Path(spec.log_dir),
             readable=[Path(p) for p in spec.readable],
             hidden=[Path(p) for p in spec.hidden],
-            drop_privileges=spec.drop_privileges,
+            user=spec.worker_user,
             env=dict(spec.env),
         ),
         pause=unbudgeted,
+        order=[ex.id for ex in select(project.stages, spec.selection)],
     )
     try:
         results = check(
             spec.selection,
-            project=Project(Path(spec.project)),
+            project=project,
             target=Path(spec.target),
             seed=spec.seed,
             graders_dir=Path(spec.graders_dir) if spec.graders_dir else None,
@@ -107,7 +112,10 @@ def run_judge(spec: JudgeSpec) -> int:
             display_root=workdir,
         )
     finally:
-        pool.close()
+        survivors = pool.close()
+    if survivors:  # verified, not assumed: no report while learner code may still run
+        print(f"processes of the workers would not die: {survivors}", file=sys.stderr)
+        return 3
     output, truncated = collect_output(pool.logs)
     data = results.to_dict()
     data["judge"] = {"output": output, "output_truncated": truncated}
@@ -134,7 +142,7 @@ def collect_output(logs: Sequence[Path]) -> tuple[str, bool]:
                 data = handle.read(OUTPUT_CAP_BYTES - total)
             parts.append(data)
             total += len(data)
-    text = b"".join(parts).decode("utf-8", errors="backslashreplace")
+    text = clean(b"".join(parts).decode("utf-8", errors="backslashreplace"), None)
     if written > OUTPUT_CAP_BYTES:
         return text + (
             f"\n[output cut: {written} bytes were written, the first {OUTPUT_CAP_BYTES} are kept]\n"

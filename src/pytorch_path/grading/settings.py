@@ -33,6 +33,33 @@ class GradeSettings:
     """Address-space cap per worker in MiB; None for none."""
     sandbox: str = "auto"
     """``auto`` (bubblewrap, else refuse), ``bwrap``, ``process`` or ``none``."""
+    shard: tuple[int, int] | None = None
+    """``(i, n)``: grade only the submissions of shard ``i`` (0-based) of ``n``."""
+
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot work, with the sentence the CLI prints too."""
+        if self.timeout_s is not None and not self.timeout_s > 0:
+            raise ValueError("--timeout must be a positive number of seconds")
+        if self.memory_mb is not None and self.memory_mb <= 0:
+            raise ValueError("--memory-mb must be a positive number of MiB (or 0 for no cap)")
+        if self.sandbox not in ("auto", "bwrap", "process", "none"):
+            raise ValueError(f"--sandbox {self.sandbox}: use auto, bwrap, process or none")
+        if self.shard is not None:
+            index, count = self.shard
+            if count < 1 or not 0 <= index < count:
+                raise ValueError(f"--shard {index + 1}/{count}: use I/N with 1 <= I <= N")
+        for option, folder in (
+            ("--graders", self.graders_dir),
+            ("--solutions", self.solutions_dir),
+        ):
+            if folder is not None and not Path(folder).is_dir():
+                raise ValueError(f"{option} {folder}: no such folder")
+        self.exercises  # noqa: B018  (a selection that names nothing raises SelectionError)
+
+    @property
+    def shard_label(self) -> str:
+        """``I/N`` (1-based) for reports, or empty."""
+        return f"{self.shard[0] + 1}/{self.shard[1]}" if self.shard else ""
 
     @property
     def exercises(self) -> list[Exercise]:

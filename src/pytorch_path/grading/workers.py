@@ -50,8 +50,8 @@ class WorkerSpec:
     """Extra read-only folders (the shipped data) under bubblewrap."""
     hidden: Sequence[Path] = ()
     """Folders covered with an empty tmpfs under bubblewrap (every copy of the solutions)."""
-    drop_privileges: bool = False
-    """Whether the worker switches to ``nobody`` (process isolation as root)."""
+    user: int | None = None
+    """The user id the worker switches to before any learner code (process isolation as root)."""
     env: dict[str, str] = field(default_factory=dict)
     """Extra environment variables."""
 
@@ -79,8 +79,8 @@ class Worker:
         ]
         if spec.limits.memory_mb is not None:
             cmd += ["--memory-mb", str(spec.limits.memory_mb)]
-        if spec.drop_privileges:
-            cmd.append("--drop-privileges")
+        if spec.user is not None:
+            cmd += ["--user", str(spec.user)]
         if spec.isolation == "bwrap":
             cmd = [*bwrap_command(spec.workdir, readable=spec.readable, hidden=spec.hidden), *cmd]
         env = child_env(spec.workdir)
@@ -180,10 +180,20 @@ class Worker:
 class WorkerPool:
     """The workers of one judge: one per exercise, plus one started ahead."""
 
-    def __init__(self, spec: WorkerSpec, pause: Callable[[], Any] | None = None) -> None:
-        """Workers start lazily; ``pause()`` is a context manager that stops the time budget."""
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        pause: Callable[[], Any] | None = None,
+        order: Sequence[str] = (),
+    ) -> None:
+        """Workers start lazily; ``pause()`` is a context manager that stops the time budget.
+
+        ``order`` lists the exercise ids in the order they will run: no spare worker is
+        started ahead of the last one.
+        """
         self.spec = spec
         self._pause = pause
+        self._order = list(order)
         self._count = 0
         self._current: tuple[str, Worker] | None = None
         self._spare: Worker | None = None
@@ -202,11 +212,13 @@ class WorkerPool:
         if self._current is not None:
             self._current[1].close()
             self._current = None
+            self._reap()
         worker = self._spare or self._spawn()
         self._spare = None
         worker.wait_ready()
         self._current = (ex.id, worker)
-        self._spare = self._spawn()  # imports torch while this exercise runs
+        if not self._order or ex.id != self._order[-1]:
+            self._spare = self._spawn()  # imports torch while this exercise runs
         return worker
 
     def transport(self, ex: Exercise, learner_file: Path, shown: str) -> WorkerTransport:
@@ -225,13 +237,21 @@ class WorkerPool:
         if isinstance(worker, str):
             return _crash_answer(worker)
         try:
-            return worker.call(request)
+            answer = worker.call(request)
+            wire.unpack_answer(answer)  # an answer that is not data: the stream is forged
         except WorkerGone as exc:
             self._kill(ex, str(exc))
             return _crash_answer(str(exc))
+        except wire.WireError as exc:
+            reason = f"the worker sent an answer that is not plain data ({exc})"
+            self._kill(ex, reason)
+            return _crash_answer(reason)
+        except wire.LearnerError:
+            pass  # a well-formed error answer
         except BaseException:  # the exercise's time budget ran out while we waited
             self._kill(ex, "the worker was stopped when the exercise's time ran out")
             raise
+        return answer
 
     def _start(self, ex: Exercise) -> Worker | str:
         try:
@@ -246,15 +266,26 @@ class WorkerPool:
         if self._current is not None and self._current[0] == ex.id:
             self._current[1].close()
             self._current = None
+            self._reap()
 
-    def close(self) -> None:
-        """Kill every worker."""
+    def _reap(self) -> None:
+        """Kill whatever a closed worker left behind (adopted by this subreaper judge)."""
+        from pytorch_path.sandbox import kill_descendants
+
+        keep = [w.proc.pid for w in (self._spare, self._current[1] if self._current else None) if w]
+        kill_descendants(keep)
+
+    def close(self) -> list[int]:
+        """Kill every worker and everything they started; return pids that would not die."""
+        from pytorch_path.sandbox import kill_descendants
+
         if self._current is not None:
             self._current[1].close()
             self._current = None
         if self._spare is not None:
             self._spare.close()
             self._spare = None
+        return kill_descendants()
 
 
 def _crash_answer(reason: str) -> bytes:

@@ -8,27 +8,33 @@ submissions the CSV gradebook and the Markdown summary (:mod:`.gradebook`).
 
 from __future__ import annotations
 
+from pytorch_path.report.files import FORMATS, write_atomic, write_batch_reports, write_reports
 from pytorch_path.report.gradebook import (
     render_gradebook,
     render_summary,
     write_gradebook,
     write_summary,
 )
-from pytorch_path.report.gradescope import gradescope_dict, write_gradescope
+from pytorch_path.report.gradescope import gradescope_dict, render_gradescope, write_gradescope
 from pytorch_path.report.json_report import render_json, write_json
 from pytorch_path.report.junit import render_junit, write_junit
 from pytorch_path.report.terminal import render_terminal
 
 __all__ = [
+    "FORMATS",
     "gradescope_dict",
     "render_gradebook",
+    "render_gradescope",
     "render_json",
     "render_junit",
     "render_summary",
     "render_terminal",
+    "write_atomic",
+    "write_batch_reports",
     "write_gradebook",
     "write_gradescope",
     "write_json",
     "write_junit",
+    "write_reports",
     "write_summary",
 ]

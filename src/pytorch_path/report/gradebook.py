@@ -29,12 +29,15 @@ def exercise_ids(all_results: Sequence[Results]) -> list[str]:
 
 
 def render_gradebook(all_results: Sequence[Results]) -> str:
-    """One CSV row per submission: name, points, overall status, then points per exercise."""
+    """One CSV row per submission, sorted by name: name, points, status, points per exercise.
+
+    Sorted, so a batch graded in shards and merged gives the same file as one run.
+    """
     ids = exercise_ids(all_results)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["submission", "points_earned", "points_possible", "status", *ids])
-    for results in all_results:
+    for results in sorted(all_results, key=_name):
         by_id = {ex.id: ex for ex in results.exercises}
         writer.writerow(
             [
@@ -63,7 +66,7 @@ def render_summary(all_results: Sequence[Results]) -> str:
         lines.append(f"{len(all_results)} submission(s) · seed {first.seed} · torch {first.torch}")
         lines.append("")
     lines += ["| submission | points | status |", "|---|---:|---|"]
-    for results in all_results:
+    for results in sorted(all_results, key=_name):
         lines.append(
             f"| {_name(results)} | {results.points_earned:g} / {results.points_possible:g} "
             f"| {_overall(results)} |"

@@ -63,9 +63,12 @@ def gradescope_dict(results: Results, *, visibility: str = "visible") -> dict[st
     }
 
 
+def render_gradescope(results: Results) -> str:
+    """Gradescope's ``results.json`` as text."""
+    return json.dumps(gradescope_dict(results), indent=2, ensure_ascii=False) + "\n"
+
+
 def write_gradescope(results: Results, path: Path) -> None:
     """Write Gradescope's ``results.json`` to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(gradescope_dict(results), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    path.write_text(render_gradescope(results), encoding="utf-8")
