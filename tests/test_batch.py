@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import textwrap
 import time
 import xml.etree.ElementTree as ET
@@ -68,20 +69,54 @@ def hostile_batch(mini: Project, tmp_path_factory: pytest.TempPathFactory):
             subs,
             "floods_channel",
             """
-            import os, sys
+            import os, stat
 
             def double(x):
-                fd = int(sys.argv[sys.argv.index("--write-fd") + 1])
                 chunk = b"x" * (1 << 20)
-                for _ in range(3 * 1024):  # 3 GiB without a newline
-                    try:
-                        os.write(fd, chunk)
-                    except OSError:
+                pipes = [fd for fd in range(3, 64) if _is_pipe(fd)]
+                for _ in range(3 * 1024):  # 3 GiB without a newline, into every pipe
+                    for fd in list(pipes):
+                        try:
+                            os.write(fd, chunk)
+                        except OSError:
+                            pipes.remove(fd)
+                    if not pipes:
                         break
                 return 2 * x
+
+            def _is_pipe(fd):
+                try:
+                    return stat.S_ISFIFO(os.fstat(fd).st_mode)
+                except OSError:
+                    return False
             """,
         ),
     }
+    if SANDBOX == "bwrap":
+        # Kill every grading process it can see and scribble over every report it can reach.
+        paths["saboteur"] = _write(
+            subs,
+            "saboteur",
+            """
+            import glob, os, signal
+
+            def double(x):
+                for pid in os.listdir("/proc"):
+                    if pid.isdigit() and int(pid) != os.getpid():
+                        try:
+                            cmd = open(f"/proc/{pid}/cmdline", "rb").read()
+                            if b"pytorch_path" in cmd or b"pytest" in cmd:
+                                os.kill(int(pid), signal.SIGKILL)
+                        except OSError:
+                            pass
+                for path in glob.glob("/tmp/**/*.json", recursive=True):
+                    try:
+                        open(path, "w").write("{}")
+                    except OSError:
+                        pass
+                return x
+            """,
+        )
     # A stage folder that is a link to the project's solutions (through /proc/self/cwd).
     linked = subs / "linked_to_solutions"
     linked.mkdir()
@@ -143,6 +178,8 @@ def test_the_batch_exits_0_and_writes_every_report(hostile_batch) -> None:
 def test_honest_scores_stay_exact(hostile_batch) -> None:
     for name in ("honest", "alice"):
         assert _report(hostile_batch, name)["points_earned"] == 4
+    if "saboteur" in hostile_batch["paths"]:  # it could reach no sibling's process or file
+        assert _report(hostile_batch, "saboteur")["points_earned"] == 0
 
 
 def test_names_that_look_alike_do_not_collide(hostile_batch) -> None:
@@ -189,8 +226,12 @@ def test_a_flood_is_cut_off_and_scores_nothing(hostile_batch) -> None:
     report = _report(hostile_batch, "floods_channel")
     (ex,) = report["exercises"]
     assert report["points_earned"] == 0
-    assert "over the size limit" in ex["tests"][0]["message"] or ex["status"] == "error"
+    assert ex["status"] == "error"
+    assert "over the size limit" in ex["tests"][0]["message"]
     assert hostile_batch["took"] < 300
+    # Read in bounded frames: no process of the batch ever held the flood in memory.
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    assert peak_kib < 2.5 * 2**20, f"a grading process peaked at {peak_kib / 2**20:.1f} GiB"
 
 
 def test_no_process_is_left_behind(hostile_batch) -> None:

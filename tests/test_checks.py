@@ -17,10 +17,12 @@ from pytorch_path.checks import (
     assert_scalar_close,
     assert_shape,
     assert_tensor,
+    call_learner,
     call_repr,
     describe,
     expect_raises,
 )
+from pytorch_path.scenario import LearnerError
 
 
 def message(fn, *args, **kwargs) -> str:
@@ -149,15 +151,43 @@ def test_loss_decreases() -> None:
     assert "finite" in message(assert_loss_decreases, [1.0, float("nan")], fraction=0.5)
 
 
+def _raises(type_name: str, text: str, *mro: str, kind: str = "raised"):
+    """A learner call that raised, as it arrives from the wire."""
+
+    def call() -> None:
+        raise LearnerError(type_name, text, mro=(*mro, "Exception"), kind=kind)
+
+    return call
+
+
 def test_expect_raises() -> None:
     def ok() -> None:
         return None
 
-    def boom() -> None:
-        raise ValueError("x")
-
-    assert isinstance(expect_raises(boom, ValueError, what="boom()"), ValueError)
+    got = expect_raises(_raises("ValueError", "x"), ValueError, what="boom()")
+    assert isinstance(got, LearnerError) and got.type_name == "ValueError"
+    assert expect_raises(_raises("ValueError", "x"), "ValueError", what="boom()")
+    # A subclass counts, by the class names that crossed with it.
+    assert expect_raises(_raises("UnpicklingError", "x", "PickleError"), "PickleError", what="f()")
     assert "expected ValueError to be raised" in message(expect_raises, ok, ValueError, what="ok()")
+
+
+def test_learner_errors_of_other_kinds_pass_through() -> None:
+    for kind in ("missing", "load", "crash"):
+        with pytest.raises(LearnerError):
+            expect_raises(_raises("AttributeError", "f", kind=kind), "AttributeError", what="f()")
+        with pytest.raises(LearnerError):
+            call_learner(
+                _raises("RuntimeError", "boom", kind=kind), call="f()", hints={"boom": "x"}
+            )
+
+
+def test_call_learner_turns_known_errors_into_advice() -> None:
+    err = _raises("RuntimeError", "mat1 and mat2 shapes cannot be multiplied", "RuntimeError")
+    text = message(call_learner, err, call="f(x)", hints={"cannot be multiplied": "check dims"})
+    assert text.startswith("f(x) raised RuntimeError: mat1 and mat2") and "check dims" in text
+    with pytest.raises(LearnerError):
+        call_learner(_raises("ValueError", "other"), call="f(x)", hints={"cannot": "no"})
 
 
 def test_describe_is_short() -> None:
@@ -203,17 +233,11 @@ def test_equal_infinities_match() -> None:
 
 
 def test_expect_raises_names_the_wrong_exception() -> None:
-    def key_error() -> None:
-        raise KeyError("k")
-
-    def stub() -> None:
-        raise NotImplementedError("1.1: f")
-
     assert "expected ValueError to be raised, got KeyError" in message(
-        expect_raises, key_error, ValueError, what="f()"
+        expect_raises, _raises("KeyError", "'k'", "LookupError"), ValueError, what="f()"
     )
-    with pytest.raises(NotImplementedError):
-        expect_raises(stub, ValueError, what="f()")
+    with pytest.raises(LearnerError):  # the stub: reported as not started
+        expect_raises(_raises("NotImplementedError", "1.1: f"), ValueError, what="f()")
 
 
 def test_call_repr_shows_small_tuples() -> None:

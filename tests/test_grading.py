@@ -224,10 +224,13 @@ def test_bubblewrap_blocks_network_writes_and_the_parent(mini: Project, tmp_path
             # Outside its folder the worker sees only an empty private /tmp: a write there
             # lands in the sandbox, never on the machine.
             open(os.path.expanduser("~/../../../probe_outside"), "w").write("x")
-            try:
-                os.kill(os.getppid(), signal.SIGKILL) if os.getppid() > 1 else None
-            except OSError:
-                pass
+            for pid in os.listdir("/proc"):  # no process outside the sandbox is visible
+                if pid.isdigit():
+                    try:
+                        if b"grading.judge" in open(f"/proc/{pid}/cmdline", "rb").read():
+                            problems.append("sees the judge")
+                    except OSError:
+                        pass
             return 2 * x if not problems else x
         """)
     path = make_submission(tmp_path, "escaper", body, {})
@@ -237,6 +240,22 @@ def test_bubblewrap_blocks_network_writes_and_the_parent(mini: Project, tmp_path
     assert ex11(results).status is Status.PASSED, ex11(results).tests[0].message
     assert not Path("/etc/pytorch_path_probe").exists()
     assert not list(Path("/tmp").glob("pytorch-path-grade-*/*/probe_outside"))
+
+
+def test_killing_its_own_worker_costs_only_that_exercise(mini: Project, tmp_path: Path) -> None:
+    killer = (
+        "import os, signal\n\n\ndef double(x):\n"
+        "    os.kill(os.getppid(), signal.SIGKILL)\n    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    path = make_submission(tmp_path, "killer", killer, {})
+    (path / "stage1_mini" / "ex02_fails.py").write_text(HONEST)
+    settings = GradeSettings(project=mini, selection="1.1,1.2", seed=1, sandbox=SANDBOX)
+    (results,) = grade([path], settings=settings)
+    assert results.grading_status == "graded"
+    first, second = results.exercises
+    assert first.status is Status.ERROR and first.points_earned == 0
+    assert "the worker running your code" in first.tests[0].message
+    assert second.status is Status.PASSED  # a fresh worker, whatever happened before
 
 
 def test_same_seed_same_score(mini: Project) -> None:

@@ -39,7 +39,9 @@ def make_train_transform(
 
     The returned ``v2.Compose`` takes one image: a ``(C, H, W)`` tensor with ``H, W >= size``
     that is either ``uint8`` (0..255) or floating point (in [0, 1]), on any device. It
-    returns a float32 ``(C, size, size)`` tensor on the same device, in this order:
+    returns a float32 ``(C, size, size)`` tensor on the same device (a tensor subclass such
+    as the ``tv_tensors.Image`` of a pipeline that starts with ``v2.ToImage()`` is accepted,
+    and graded as the plain tensor it holds), in this order:
 
     1. random geometric augmentation only: a random ``size x size`` crop
        (``v2.RandomResizedCrop(size, scale=(0.5, 1.0))``, or ``v2.RandomCrop(size,
@@ -69,8 +71,9 @@ def make_eval_transform(
 ) -> v2.Compose:
     """Build the evaluation pipeline: deterministic resize and centre crop, scale, normalise.
 
-    Same inputs and outputs as :func:`make_train_transform` (any ``H, W >= 1`` here), but no
-    randomness at all, in this order:
+    Same inputs and outputs as :func:`make_train_transform` (any ``H, W >= 1`` here; a
+    ``tv_tensors.Image`` is accepted as the plain tensor it holds), but no randomness at
+    all, in this order:
 
     1. ``v2.Resize(size)``: the *shorter* side becomes ``size`` and the aspect ratio is kept
        (bilinear with antialiasing, v2's defaults);

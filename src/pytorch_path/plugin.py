@@ -51,7 +51,7 @@ from pytorch_path import checks, devices
 from pytorch_path.curriculum import Exercise, Project, learner_path
 from pytorch_path.loader import LearnerLoadError, load_module, unload
 from pytorch_path.results import Status
-from pytorch_path.scenario import LearnerError, Side, Transport, WireError, execute, is_scenario
+from pytorch_path.scenario import LearnerError, Side, Transport, WireError, execute
 from pytorch_path.text import clean
 
 #: Seconds a test's teardown may take even when the exercise's budget is spent.
@@ -178,36 +178,6 @@ def derive_seed(base: int, *parts: str) -> int:
     return zlib.crc32("/".join([str(base), *parts]).encode()) & 0x7FFFFFFF
 
 
-class Learner:
-    """The learner's module, seen through a guard.
-
-    Reading a name the module does not define fails with a sentence naming the
-    file and what the exercise asks for, instead of an ``AttributeError``.
-    """
-
-    def __init__(self, module: ModuleType, exercise: Exercise, shown: str) -> None:
-        """Wrap ``module``, the learner's file for ``exercise`` (named ``shown`` in messages)."""
-        self._module = module
-        self._exercise = exercise
-        self._shown = shown
-
-    @property
-    def module(self) -> ModuleType:
-        """The module itself."""
-        return self._module
-
-    def __getattr__(self, name: str) -> Any:
-        """The module's attribute ``name``, or a learner-facing failure if it is missing."""
-        try:
-            return getattr(self._module, name)
-        except AttributeError:
-            asked = ", ".join(self._exercise.implement)
-            raise checks.fail(
-                f"{self._shown} does not define {name!r}; exercise {self._exercise.id} asks for "
-                f"{asked} (did you rename or delete it?)"
-            ) from None
-
-
 class LocalTransport:
     """Runs scenarios in this process on a module loaded on first use (``check``, the reference).
 
@@ -326,7 +296,7 @@ class GraderPlugin:
         self.records: dict[str, TestRecord] = {}
         self.collect_errors: dict[str, str] = {}
         self._by_grader = {str(config.grader_for(ex).resolve()): ex for ex in config.exercises}
-        self._modules: dict[tuple[str, str], Learner | ModuleType | LearnerLoadError] = {}
+        self._modules: dict[tuple[str, str], ModuleType | LearnerLoadError] = {}
         self._sides: dict[tuple[str, str], Side] = {}
         self._available = {d: devices.is_available(d) for d in config.devices}
         self._spent: dict[str, float] = {}
@@ -369,7 +339,7 @@ class GraderPlugin:
             shown = _shown(path, self.config.display_root)
             try:
                 module = load_module(path, display=shown)
-                self._modules[key] = Learner(module, ex, shown) if kind == "learner" else module
+                self._modules[key] = module
             except LearnerLoadError as exc:
                 if kind != "learner":
                     exc = LearnerLoadError(
@@ -397,23 +367,12 @@ class GraderPlugin:
     @pytest.fixture(name="learner")
     def learner_fixture(self, request: pytest.FixtureRequest) -> Any:
         """The learner's side: ``learner.run(scenario, *data)`` and ``learner.fn(*data)``."""
-        ex = self._exercise(request)
-        if not _uses_scenarios(request.module):
-            if self.config.learner_transport is not None:
-                raise RuntimeError(
-                    f"the grader of {ex.id} is not written with scenarios, so it cannot grade "
-                    "code it must not run; please report this bug"
-                )
-            return self._load("learner", ex)  # a grader not yet written with scenarios
-        return self._side("learner", ex, Path(request.node.path))
+        return self._side("learner", self._exercise(request), Path(request.node.path))
 
     @pytest.fixture(name="reference")
     def reference_fixture(self, request: pytest.FixtureRequest) -> Any:
         """The reference solution's side, always run in this (trusted) process."""
-        ex = self._exercise(request)
-        if not _uses_scenarios(request.module):
-            return self._load("reference", ex)
-        return self._side("reference", ex, Path(request.node.path))
+        return self._side("reference", self._exercise(request), Path(request.node.path))
 
     def _side(self, kind: str, ex: Exercise, grader: Path) -> Side:
         key = (kind, ex.id)
@@ -520,9 +479,7 @@ class GraderPlugin:
             if isinstance(module, ModuleType):
                 unload(module)
         for loaded in self._modules.values():
-            if isinstance(loaded, Learner):
-                unload(loaded.module)
-            elif isinstance(loaded, ModuleType):
+            if isinstance(loaded, ModuleType):
                 unload(loaded)
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
@@ -800,14 +757,6 @@ def _param_device(item: pytest.Item) -> str | None:
     callspec = getattr(item, "callspec", None)
     name = callspec.params.get("device") if callspec is not None else None
     return name if isinstance(name, str) else None
-
-
-def _uses_scenarios(module: Any) -> bool:
-    """Whether a grader module is written with scenarios (it imports or defines one)."""
-    if module is None:
-        return False
-    names = vars(module)
-    return names.get("scenario") is not None or any(is_scenario(v) for v in names.values())
 
 
 def _absent_device(item: pytest.Item) -> str | None:

@@ -1,8 +1,10 @@
 """The sandboxed worker: the only process of ``grade`` that runs learner code.
 
-The judge starts ``python -I -m pytorch_path.worker --read-fd R --write-fd W …`` (inside
-bubblewrap where it works). The worker sets its resource limits, imports torch, says it is
-ready, then answers requests until the judge closes the pipe or kills it. Each request is one
+The judge starts ``python -I -m pytorch_path.worker --control-fd C …`` (inside bubblewrap
+where it works): a *zygote* that sets the resource limits, imports torch and the lazy
+imports learner code would otherwise pay for, and then forks a fresh worker per exercise
+(``--read-fd R --write-fd W`` runs one worker directly). A worker says it is ready, then
+answers requests until the judge closes the pipe or has it killed. Each request is one
 length-prefixed frame (see :mod:`pytorch_path.scenario`)::
 
     Request(learner=<path>, shown=<name>, grader=<path>, name=<scenario>,
@@ -46,8 +48,11 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m pytorch_path.worker")
-    parser.add_argument("--read-fd", type=int, required=True)
-    parser.add_argument("--write-fd", type=int, required=True)
+    parser.add_argument("--read-fd", type=int, default=None)
+    parser.add_argument("--write-fd", type=int, default=None)
+    parser.add_argument(
+        "--control-fd", type=int, default=None, help="serve as a zygote on this unix socket"
+    )
     parser.add_argument("--cpu-s", type=int, required=True)
     parser.add_argument("--memory-mb", type=int, default=None)
     parser.add_argument("--user", type=int, default=None, help="switch to this user id first")
@@ -74,9 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "torch.optim" in args.preload:
         # The first optimizer of a process imports torch._dynamo (1-2 s): pay it now.
         torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    if args.control_fd is not None:
+        return zygote(args.control_fd)
+    return serve(args.read_fd, args.write_fd)
+
+
+def serve(reader: int, writer: int) -> int:
+    """Answer framed requests on ``reader`` with frames on ``writer`` until end of input."""
     from pytorch_path import scenario as wire
 
-    reader, writer = args.read_fd, args.write_fd
     _write_all(writer, wire.frame(wire.encode({"ready": True})))
     loaded = Loaded()
     while True:
@@ -87,6 +98,81 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         answer = loaded.answer(request)
         _write_all(writer, wire.frame(answer))
+
+
+def zygote(control: int) -> int:
+    """Fork a fresh worker per exercise from this warm process (torch already imported).
+
+    The judge sends JSON commands on the unix socket ``control``: ``fork`` (with the two
+    pipe ends of the new worker passed as file descriptors) answers the child's pid;
+    ``kill`` and ``wait`` end and reap a child. The zygote itself never runs learner code.
+    """
+    import json
+    import signal
+    import socket
+    import time
+
+    sock = socket.socket(fileno=control)
+    sock.sendall(b'{"ready": true}\n')
+    buffer = b""
+    while True:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(sock, 4096, 2)
+        except OSError:
+            return 0
+        if not data:
+            return 0
+        buffer += data
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            try:
+                command = json.loads(line)
+                op = command["op"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            reply: dict[str, Any] = {}
+            if op == "fork" and len(fds) == 2:
+                pid = os.fork()
+                if pid == 0:  # the worker: a fresh copy of this warm process
+                    sock.close()
+                    try:
+                        code = serve(fds[0], fds[1])
+                    except BaseException:
+                        code = 1
+                    os._exit(code)
+                for fd in fds:
+                    os.close(fd)
+                fds = []
+                reply = {"pid": pid}
+            elif op == "kill":
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(int(command["pid"]), signal.SIGKILL)
+                reply = {"code": _reap(int(command["pid"]), block=True)}
+            elif op == "wait":  # after the worker's pipe closed: give it two seconds to end
+                code = None
+                for _ in range(40):
+                    code = _reap(int(command["pid"]), block=False)
+                    if code is not None:
+                        break
+                    time.sleep(0.05)
+                reply = {"code": code}
+            for fd in fds:
+                os.close(fd)
+            fds = []
+            sock.sendall(json.dumps(reply).encode() + b"\n")
+
+
+def _reap(pid: int, *, block: bool) -> int | None:
+    """The return code of child ``pid`` (negative for a signal), reaping it; None if unknown."""
+    try:
+        done, status = os.waitpid(pid, 0 if block else os.WNOHANG)
+    except ChildProcessError:
+        return None
+    if done == 0:
+        return None
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
 
 
 class Loaded:

@@ -99,6 +99,7 @@ def run_judge(spec: JudgeSpec) -> int:
         pause=unbudgeted,
         order=[ex.id for ex in select(project.stages, spec.selection)],
     )
+    pool.start()  # the zygote imports torch while pytest collects the graders
     try:
         results = check(
             spec.selection,

@@ -1,8 +1,8 @@
 """The judge's side of the wire: starting workers, sending scenarios, reading answers.
 
-One worker per exercise: the judge kills it when the next exercise starts (or when its
-time budget runs out) and takes a fresh one, started ahead of time with torch already
-imported, so an exercise never pays for another's state or a worker's start-up.
+One worker per exercise: the judge has it killed when the next exercise starts (or when its
+time budget runs out) and takes a fresh one, forked from a warm *zygote* that imported
+torch once, so an exercise never sees another's state and never pays for a start-up.
 Everything read from a worker is bounded while it is read: a frame over
 :data:`~pytorch_path.scenario.MAX_FRAME_BYTES`, or more than
 :data:`~pytorch_path.scenario.MAX_TOTAL_BYTES` in all, ends the worker.
@@ -56,22 +56,25 @@ class WorkerSpec:
     """Extra environment variables."""
 
 
-class Worker:
-    """One worker process and its two pipes."""
+class Zygote:
+    """The warm sandboxed process that forks a fresh worker for each exercise.
+
+    It imports torch and the usual lazy imports once, off every clock, so starting a
+    worker costs a ``fork`` rather than a second of imports. It runs no learner code.
+    """
 
     def __init__(self, spec: WorkerSpec, index: int) -> None:
-        """Start the process; it imports torch while the judge does other work."""
-        to_worker_r, to_worker_w = os.pipe()
-        from_worker_r, from_worker_w = os.pipe()
+        """Start the zygote; it imports torch while the judge does other work."""
+        import socket
+
+        ours, theirs = socket.socketpair()
         cmd = [
             sys.executable,
             "-I",
             "-m",
             "pytorch_path.worker",
-            "--read-fd",
-            str(to_worker_r),
-            "--write-fd",
-            str(from_worker_w),
+            "--control-fd",
+            str(theirs.fileno()),
             "--cpu-s",
             str(spec.limits.cpu_s),
             "--preload",
@@ -86,7 +89,7 @@ class Worker:
         env = child_env(spec.workdir)
         env.update(spec.env)
         spec.log_dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = spec.log_dir / f"worker-{index:03d}.log"
+        self.log_path = spec.log_dir / f"zygote-{index:03d}.log"
         self.limits = spec.limits
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
@@ -96,18 +99,127 @@ class Worker:
                 stderr=subprocess.STDOUT,
                 env=env,
                 cwd=spec.workdir,
-                pass_fds=(to_worker_r, from_worker_w),
+                pass_fds=(theirs.fileno(),),
                 start_new_session=True,
             )
-        os.close(to_worker_r)
-        os.close(from_worker_w)
-        self._out = to_worker_w
-        self._in = from_worker_r
+        theirs.close()
+        self._sock = ours
+        self._buffer = b""
+        self._ready = False
+
+    def _reply(self, timeout_s: float) -> dict[str, Any]:
+        import json
+        import select
+
+        deadline = time.monotonic() + timeout_s
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WorkerGone("the worker process did not answer in time")
+            try:
+                ready, _, _ = select.select([self._sock], [], [], left)
+            except (OSError, ValueError):
+                raise WorkerGone("the worker process ended") from None
+            if not ready:
+                continue
+            try:
+                chunk = self._sock.recv(4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                raise WorkerGone("the worker process ended")
+            self._buffer += chunk
+            if len(self._buffer) > 65536:
+                raise WorkerGone("the worker process sent too much on its control channel")
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        try:
+            data = json.loads(line)
+        except ValueError:
+            raise WorkerGone("the worker process sent a malformed reply") from None
+        if not isinstance(data, dict):
+            raise WorkerGone("the worker process sent a malformed reply")
+        return data
+
+    def _send(self, command: dict[str, Any], fds: Sequence[int] = ()) -> dict[str, Any]:
+        import json
+        import socket
+
+        if not self._ready:
+            if self._reply(START_TIMEOUT_S).get("ready") is not True:
+                raise WorkerGone("the worker process did not start properly")
+            self._ready = True
+        payload = json.dumps(command).encode() + b"\n"
+        try:
+            if fds:
+                socket.send_fds(self._sock, [payload], list(fds))
+            else:
+                self._sock.sendall(payload)
+        except OSError:
+            raise WorkerGone("the worker process ended") from None
+        return self._reply(30.0)
+
+    def wait_ready(self) -> None:
+        """Wait until the zygote has imported torch (off the clock)."""
+        if not self._ready:
+            if self._reply(START_TIMEOUT_S).get("ready") is not True:
+                raise WorkerGone("the worker process did not start properly")
+            self._ready = True
+
+    def alive(self) -> bool:
+        """Whether the zygote still runs."""
+        return self.proc.poll() is None
+
+    def fork(self) -> Worker:
+        """A fresh worker, forked from the warm zygote."""
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
+        try:
+            reply = self._send({"op": "fork"}, fds=(to_r, from_w))
+        finally:
+            os.close(to_r)
+            os.close(from_w)
+        pid = reply.get("pid")
+        if not isinstance(pid, int):
+            for fd in (to_w, from_r):
+                os.close(fd)
+            raise WorkerGone("the worker process could not start a worker")
+        return Worker(self, pid, to_w, from_r)
+
+    def kill(self, pid: int) -> None:
+        """Have the zygote kill and reap its worker ``pid``."""
+        with contextlib.suppress(WorkerGone):
+            self._send({"op": "kill", "pid": pid})
+
+    def exit_code(self, pid: int) -> int | None:
+        """The worker's return code once its pipe closed (None: still running or unknown)."""
+        try:
+            code = self._send({"op": "wait", "pid": pid}).get("code")
+        except WorkerGone:
+            return None
+        return code if isinstance(code, int) else None
+
+    def close(self) -> None:
+        """Kill the zygote (and, under bubblewrap, everything in its sandbox)."""
+        kill_group(self.proc)
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+
+class Worker:
+    """One worker (forked by the zygote) and its two pipes."""
+
+    def __init__(self, zygote: Zygote, pid: int, out_fd: int, in_fd: int) -> None:
+        """A worker with pid ``pid`` (as the zygote sees it) on these pipe ends."""
+        self.zygote = zygote
+        self.pid = pid
+        self.limits = zygote.limits
+        self._out = out_fd
+        self._in = in_fd
         self._received = 0
         self._ready = False
 
     def wait_ready(self) -> None:
-        """Wait until the worker has imported torch and said so."""
+        """Wait until the worker has said it is ready."""
         if self._ready:
             return
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -125,7 +237,7 @@ class Worker:
             view = memoryview(data)
             while view:
                 view = view[os.write(self._out, view) :]
-        except (BrokenPipeError, OSError):
+        except OSError:
             raise WorkerGone(self._ended()) from None
         return self._read_frame(None)
 
@@ -163,22 +275,21 @@ class Worker:
         return b"".join(chunks)
 
     def _ended(self) -> str:
-        try:
-            code = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
+        code = self.zygote.exit_code(self.pid)
+        if code is None:
             return "the worker running your code stopped answering"
         return f"the worker running your code {signal_sentence(code, self.limits)}"
 
     def close(self) -> None:
-        """Kill the worker and everything it started; close the pipes."""
-        kill_group(self.proc)
+        """Kill the worker (through its zygote) and close the pipes."""
+        self.zygote.kill(self.pid)
         for fd in (self._out, self._in):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
 
 class WorkerPool:
-    """The workers of one judge: one per exercise, plus one started ahead."""
+    """The workers of one judge: a zygote, and a fresh worker forked from it per exercise."""
 
     def __init__(
         self,
@@ -188,23 +299,25 @@ class WorkerPool:
     ) -> None:
         """Workers start lazily; ``pause()`` is a context manager that stops the time budget.
 
-        ``order`` lists the exercise ids in the order they will run: no spare worker is
-        started ahead of the last one.
+        ``order`` lists the exercise ids in the order they will run (kept for reports).
         """
         self.spec = spec
         self._pause = pause
         self._order = list(order)
         self._count = 0
+        self._zygote: Zygote | None = None
         self._current: tuple[str, Worker] | None = None
-        self._spare: Worker | None = None
         self._dead: dict[str, str] = {}
         self.logs: list[Path] = []
 
-    def _spawn(self) -> Worker:
-        self._count += 1
-        worker = Worker(self.spec, self._count)
-        self.logs.append(worker.log_path)
-        return worker
+    def start(self) -> None:
+        """Start the zygote now, so it imports torch while the judge collects tests."""
+        if self._zygote is None or not self._zygote.alive():
+            if self._zygote is not None:
+                self._zygote.close()
+            self._count += 1
+            self._zygote = Zygote(self.spec, self._count)
+            self.logs.append(self._zygote.log_path)
 
     def _worker_for(self, ex: Exercise) -> Worker:
         if self._current is not None and self._current[0] == ex.id:
@@ -213,12 +326,12 @@ class WorkerPool:
             self._current[1].close()
             self._current = None
             self._reap()
-        worker = self._spare or self._spawn()
-        self._spare = None
+        self.start()  # a fresh zygote if a learner killed the last one
+        assert self._zygote is not None
+        self._zygote.wait_ready()
+        worker = self._zygote.fork()
         worker.wait_ready()
         self._current = (ex.id, worker)
-        if not self._order or ex.id != self._order[-1]:
-            self._spare = self._spawn()  # imports torch while this exercise runs
         return worker
 
     def transport(self, ex: Exercise, learner_file: Path, shown: str) -> WorkerTransport:
@@ -272,7 +385,7 @@ class WorkerPool:
         """Kill whatever a closed worker left behind (adopted by this subreaper judge)."""
         from pytorch_path.sandbox import kill_descendants
 
-        keep = [w.proc.pid for w in (self._spare, self._current[1] if self._current else None) if w]
+        keep = [self._zygote.proc.pid] if self._zygote is not None and self._zygote.alive() else []
         kill_descendants(keep)
 
     def close(self) -> list[int]:
@@ -282,9 +395,9 @@ class WorkerPool:
         if self._current is not None:
             self._current[1].close()
             self._current = None
-        if self._spare is not None:
-            self._spare.close()
-            self._spare = None
+        if self._zygote is not None:
+            self._zygote.close()
+            self._zygote = None
         return kill_descendants()
 
 
