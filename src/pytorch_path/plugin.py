@@ -43,7 +43,6 @@ from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
 
@@ -51,7 +50,7 @@ from pytorch_path import checks, devices
 from pytorch_path.curriculum import Exercise, Project, learner_path
 from pytorch_path.loader import LearnerLoadError, load_module, unload
 from pytorch_path.results import Status
-from pytorch_path.scenario import LearnerError, Side, Transport, WireError, execute
+from pytorch_path.scenario import LearnerError, Side, Transport, WireError, execute, seed_all
 from pytorch_path.text import clean
 
 #: Seconds a test's teardown may take even when the exercise's budget is spent.
@@ -419,10 +418,7 @@ class GraderPlugin:
     @pytest.fixture(autouse=True)
     def _pp_isolation(self, request: pytest.FixtureRequest) -> Generator[None, None, None]:
         """Seed every RNG for the test, and restore torch's global switches afterwards."""
-        value = self._test_seed(request.node)
-        random.seed(value)
-        np.random.seed(value % 2**32)
-        torch.manual_seed(value)
+        seed_all(self._test_seed(request.node))
         dtype = torch.get_default_dtype()
         grad = torch.is_grad_enabled()
         deterministic = torch.are_deterministic_algorithms_enabled()

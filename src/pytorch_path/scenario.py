@@ -440,11 +440,27 @@ def call_seed(name: str, payload: bytes) -> int:
     return zlib.crc32(payload, zlib.crc32(name.encode())) & 0x7FFFFFFF
 
 
-def reset_state(seed: int) -> None:
-    """Seed every global RNG and put torch's global switches back to their defaults."""
+def seed_all(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's global RNGs (CPU, and accelerators in use).
+
+    ``torch.manual_seed`` also queues a seed for every accelerator backend that is not
+    initialised yet, recording a formatted stack each time (about a millisecond); seeding
+    the CPU generator directly, and an accelerator only once it is in use, gives the same
+    draws at a fraction of the cost.
+    """
     random.seed(seed)
     np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+    torch.default_generator.manual_seed(seed)
+    if torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
+        torch.cuda.manual_seed_all(seed)
+    mps = getattr(torch, "mps", None)
+    if mps is not None and torch.backends.mps.is_available():
+        mps.manual_seed(seed)
+
+
+def reset_state(seed: int) -> None:
+    """Seed every global RNG and put torch's global switches back to their defaults."""
+    seed_all(seed)
     if torch.get_default_dtype() != torch.float32:
         torch.set_default_dtype(torch.float32)
     if not torch.is_grad_enabled():
