@@ -316,10 +316,14 @@ def _parents() -> dict[int, int]:
     return table
 
 
-def descendants(root: int | None = None) -> list[int]:
-    """Every living descendant of ``root`` (default: this process), by ``/proc``."""
+def descendants(root: int | None = None, parents: dict[int, int] | None = None) -> list[int]:
+    """Every living descendant of ``root`` (default: this process), by ``/proc``.
+
+    ``parents`` is a ``pid -> ppid`` snapshot to read instead of ``/proc`` (so several
+    questions can be asked of one consistent picture).
+    """
     root = os.getpid() if root is None else root
-    parents = _parents()
+    parents = _parents() if parents is None else parents
     children: dict[int, list[int]] = {}
     for pid, ppid in parents.items():
         children.setdefault(ppid, []).append(pid)
@@ -332,6 +336,12 @@ def descendants(root: int | None = None) -> list[int]:
     return found
 
 
+def children(pid: int | None = None) -> set[int]:
+    """The direct children of ``pid`` (default: this process)."""
+    pid = os.getpid() if pid is None else pid
+    return {child for child, parent in _parents().items() if parent == pid}
+
+
 def kill_descendants(keep: Iterable[int] = (), *, timeout_s: float = 10.0) -> list[int]:
     """Kill every descendant of this process except ``keep`` (and theirs); verify they are gone.
 
@@ -339,12 +349,14 @@ def kill_descendants(keep: Iterable[int] = (), *, timeout_s: float = 10.0) -> li
     """
     import time
 
-    spared = set(keep)
-    for pid in list(spared):
-        spared.update(descendants(pid))
+    kept = set(keep)
     deadline = time.monotonic() + timeout_s
     while True:
-        left = [pid for pid in descendants() if pid not in spared]
+        table = _parents()  # one snapshot per round: a kept process may have started another
+        spared = set(kept)
+        for pid in kept:
+            spared.update(descendants(pid, table))
+        left = [pid for pid in descendants(None, table) if pid not in spared]
         for pid in left:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)

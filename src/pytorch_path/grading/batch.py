@@ -18,6 +18,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -138,6 +139,10 @@ def grade(
     ]  # fmt: skip
     names = {i: all_names[i] for i in chosen}
     version = graders_version(settings)
+    from pytorch_path.sandbox import children
+
+    with _LIVE_LOCK:
+        _SPARED.update(children())  # the caller's own processes are never touched
     become_subreaper()  # a judge's orphaned workers come back to us, to be killed
     batch = Path(tempfile.mkdtemp(prefix="pytorch-path-grade-"))
     batch.chmod(0o700)
@@ -155,7 +160,7 @@ def grade(
                 submission=names[index],
                 path=str(submissions[index]),
                 status="crashed",
-                isolation=isolation,
+                isolation=_isolation_label(isolation, None),
                 graders=version,
                 shard=settings.shard_label,
             )
@@ -404,13 +409,25 @@ def _judge_spec(
     )
 
 
+_LIVE_JUDGES: set[int] = set()
+"""Judges running now (spared when another judge's orphans are killed)."""
+_SPARED: set[int] = set()
+"""Children this process had before grading began: never ours to kill."""
+_LIVE_LOCK = threading.Lock()
+
+
 def _run_judge(spec_path: Path, judge_dir: Path, wall_s: float) -> tuple[str, str]:
-    """Run the judge; ``("graded", "")`` or a status and the reason tests have no result."""
-    from pytorch_path.sandbox import child_env, kill_group
+    """Run the judge; ``("graded", "")`` or a status and the reason tests have no result.
+
+    Once it has ended, whatever it left behind (its workers, if it was killed before it
+    could kill them; they are adopted by this subreaper process) is killed too.
+    """
+    from pytorch_path.sandbox import child_env, kill_descendants, kill_group
 
     env = child_env(judge_dir)
     log_path = judge_dir / "judge.log"
-    with log_path.open("wb") as log:
+    # Started and registered under one lock: another judge's clean-up never sees it unlisted.
+    with _LIVE_LOCK, log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-I", "-m", "pytorch_path.grading.judge", str(spec_path)],
             stdin=subprocess.DEVNULL,
@@ -420,12 +437,20 @@ def _run_judge(spec_path: Path, judge_dir: Path, wall_s: float) -> tuple[str, st
             cwd=judge_dir,
             start_new_session=True,
         )
+        _LIVE_JUDGES.add(proc.pid)
     try:
         code = proc.wait(timeout=wall_s)
     except subprocess.TimeoutExpired:
+        code = None
+    finally:
         kill_group(proc)
+        with _LIVE_LOCK:
+            _LIVE_JUDGES.discard(proc.pid)
+            # Orphans of this judge, adopted by us as subreaper: every child we did not start
+            # before grading and is not a running judge (nothing else of the caller's).
+            kill_descendants(keep=_LIVE_JUDGES | _SPARED)
+    if code is None:
         return "timeout", f"killed after {wall_s:g} s, the time limit of the whole submission"
-    kill_group(proc)  # anything the judge's workers left behind
     if code != 0:
         tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
         return (
