@@ -55,3 +55,13 @@ def test_child_env_is_clean(tmp_path: Path) -> None:
     env = child_env(tmp_path, {"PATH": "/bin", "PYTHONPATH": "/evil", "PYTEST_ADDOPTS": "-x"})
     assert env["PATH"] == "/bin" and "PYTHONPATH" not in env and "PYTEST_ADDOPTS" not in env
     assert env["HOME"] == str(tmp_path / ".home")
+
+
+def test_folders_under_tmp_stay_visible(tmp_path: Path) -> None:
+    """A checkout or venv under /tmp is bound after the private /tmp, so it is not hidden."""
+    under_tmp = tmp_path / "venv"
+    under_tmp.mkdir()
+    cmd = bwrap_command(tmp_path / "work", readable=[under_tmp])
+    tmpfs = next(i for i, a in enumerate(cmd) if a == "--tmpfs" and cmd[i + 1] == "/tmp")
+    bind = next(i for i, a in enumerate(cmd) if a == "--ro-bind" and cmd[i + 1] == str(under_tmp))
+    assert tmpfs < bind

@@ -674,6 +674,11 @@ class GraderPlugin:
             )
         if exc.kind == "wire":
             return Status.FAILED, f"{exc.message} (see {shown})"
+        if exc.kind == "crash" and exc.extra.get("phase") == "start":
+            return Status.ERROR, (
+                f"{exc.message}, before any of your code ran; this is a problem of the grading "
+                "machine, not of your work: please tell your instructor"
+            )
         if exc.kind == "crash":
             return Status.ERROR, (
                 f"{exc.message} while this test ran; look in {shown} for os._exit, sys.exit, "

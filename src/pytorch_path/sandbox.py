@@ -196,6 +196,8 @@ def bwrap_command(
     ``workdir`` is writable. New namespaces for everything (the network has only loopback).
     """
     cmd = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session"]
+    # The private /tmp first: a bind below it (a checkout or venv under /tmp) must come after.
+    cmd += ["--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc"]
     for top in ("/usr", "/etc", "/opt"):
         if Path(top).is_dir():
             cmd += ["--ro-bind", top, top]
@@ -213,7 +215,6 @@ def bwrap_command(
             cmd += ["--tmpfs", str(folder)]
     for device in sorted(Path("/dev").glob("nvidia*")):
         cmd += ["--dev-bind-try", str(device), str(device)]
-    cmd += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
     cmd += ["--bind", str(workdir), str(workdir), "--chdir", str(workdir)]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd += ["--cap-drop", "ALL"]

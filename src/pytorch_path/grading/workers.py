@@ -308,6 +308,7 @@ class WorkerPool:
         self._zygote: Zygote | None = None
         self._current: tuple[str, Worker] | None = None
         self._dead: dict[str, str] = {}
+        self._start_failed: set[str] = set()
         self.logs: list[Path] = []
 
     def start(self) -> None:
@@ -341,14 +342,14 @@ class WorkerPool:
     def call(self, ex: Exercise, request: wire.Request) -> bytes:
         """Run one request on ``ex``'s worker; a worker that breaks is killed, once and for all."""
         if ex.id in self._dead:
-            return _crash_answer(self._dead[ex.id])
+            return _crash_answer(self._dead[ex.id], start=ex.id in self._start_failed)
         if self._pause is not None:
             with self._pause():
                 worker = self._start(ex)
         else:
             worker = self._start(ex)
         if isinstance(worker, str):
-            return _crash_answer(worker)
+            return _crash_answer(worker, start=True)
         try:
             answer = worker.call(request)
             wire.unpack_answer(answer)  # an answer that is not data: the stream is forged
@@ -370,8 +371,9 @@ class WorkerPool:
         try:
             return self._worker_for(ex)
         except WorkerGone as exc:
-            message = f"the grading worker could not start: {exc}"
+            message = f"the grading worker could not start ({exc})"
             self._kill(ex, message)
+            self._start_failed.add(ex.id)
             return message
 
     def _kill(self, ex: Exercise, reason: str) -> None:
@@ -401,8 +403,11 @@ class WorkerPool:
         return kill_descendants()
 
 
-def _crash_answer(reason: str) -> bytes:
-    return wire.pack_answer(error=wire.LearnerError("WorkerExit", reason, kind="crash"))
+def _crash_answer(reason: str, *, start: bool = False) -> bytes:
+    extra = {"phase": "start"} if start else {}
+    return wire.pack_answer(
+        error=wire.LearnerError("WorkerExit", reason, kind="crash", extra=extra)
+    )
 
 
 class WorkerTransport:
