@@ -48,7 +48,9 @@ def check(
         import warnings
 
         warnings.warn(warning, stacklevel=2)
-    return results
+    from pytorch_path.report.shown import shown
+
+    return shown(results)
 
 
 class Hints:

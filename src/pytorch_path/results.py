@@ -208,8 +208,9 @@ class Grading:
 class Results:
     """The outcome of one run of a selection against one target.
 
-    In a terminal ``print(results)`` shows the report's table; in Jupyter the
-    results render as an HTML table.
+    Data only (renderers live in :mod:`pytorch_path.report`, so data flows one way);
+    ``repr()`` is the one-line :meth:`summary`. The notebook API returns
+    :class:`~pytorch_path.report.shown.ShownResults`, which prints as the table.
     """
 
     target: str
@@ -261,25 +262,8 @@ class Results:
         )
 
     def __repr__(self) -> str:
-        """The terminal report, so a Python prompt shows the table (data: :meth:`to_dict`)."""
-        return str(self)
-
-    def __str__(self) -> str:
-        """The terminal report, as plain text."""
-        import io
-
-        from rich.console import Console
-
-        from pytorch_path.report.terminal import render_terminal
-
-        console = Console(record=True, width=100, file=io.StringIO(), color_system=None)
-        render_terminal(self, console)
-        return console.export_text()
-
-    def _repr_html_(self) -> str:
-        from pytorch_path.report.html import render_html
-
-        return render_html(self)
+        """The one-line summary (the table: :func:`pytorch_path.report.shown`)."""
+        return self.summary()
 
     def count(self, status: Status) -> int:
         """How many exercises ended with ``status``."""

@@ -18,10 +18,12 @@ from pytorch_path.report.gradebook import (
 from pytorch_path.report.gradescope import gradescope_dict, render_gradescope, write_gradescope
 from pytorch_path.report.json_report import render_json, write_json
 from pytorch_path.report.junit import render_junit, write_junit
+from pytorch_path.report.shown import ShownResults, shown
 from pytorch_path.report.terminal import render_terminal
 
 __all__ = [
     "FORMATS",
+    "ShownResults",
     "gradescope_dict",
     "render_gradebook",
     "render_gradescope",
@@ -29,6 +31,7 @@ __all__ = [
     "render_junit",
     "render_summary",
     "render_terminal",
+    "shown",
     "write_atomic",
     "write_batch_reports",
     "write_gradebook",
