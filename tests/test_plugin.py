@@ -97,7 +97,7 @@ def test_learner_errors_are_classified(mini: object) -> None:
 
 
 def test_the_first_optimizers_lazy_import_is_not_charged(mini_copy, tmp_path: Path) -> None:
-    """torch._dynamo's first import (about a second) must not eat a 0.3 s budget."""
+    """torch._dynamo's first import (about a second) must not eat a 0.6 s budget."""
     learner = tmp_path / "learner" / "stage1_mini"
     learner.mkdir(parents=True)
     (learner / "ex01_passes.py").write_text(
@@ -111,7 +111,7 @@ def test_the_first_optimizers_lazy_import_is_not_charged(mini_copy, tmp_path: Pa
         "from pytorch_path.runner import check\n"
         "assert 'torch._dynamo' not in sys.modules\n"
         f"r = check('1.1', project=Project(Path({str(mini_copy.root)!r})), "
-        f"target=Path({str(tmp_path / 'learner')!r}), seed=1, device='cpu', time_limit_s=0.3)\n"
+        f"target=Path({str(tmp_path / 'learner')!r}), seed=1, device='cpu', time_limit_s=0.6)\n"
         "print(r.exercises[0].status.value, r.exercises[0].message)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
