@@ -172,3 +172,56 @@ def test_a_scenario_cannot_change_the_callers_input() -> None:
     assert torch.equal(got, torch.ones(3)) and torch.equal(x, torch.zeros(3))
     with pytest.raises(TypeError, match="not marked with @scenario"):
         side.run(lambda mod: None)
+
+
+def _corpus():
+    x = torch.arange(24.0).reshape(4, 6)
+    w = torch.randn(3, requires_grad=True)
+    return [
+        {"x": x, "view": x[:, ::2], "t": x.t(), "row": x[1]},  # views share one storage
+        (w, w * 2, torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.ones(1), False)),
+        [torch.zeros(0), torch.empty(3, device="meta"), torch.tensor(True), 1 + 2j],
+        {"ints": torch.arange(5, dtype=torch.int16), "c": torch.randn(2, dtype=torch.complex64)},
+        {"np": np.arange(4.0), "scalar": np.int8(3), "sub": torch.ones(2).as_subclass(_Sub)},
+        {"model": torch.nn.Linear(2, 2), "size": torch.Size([2]), "dtype": torch.float16},
+        [1, 2.5, "s", b"b", None, {1, 2}, (torch.float32, torch.device("cpu"))],
+        torch.sparse_coo_tensor([[0, 1]], [1.0, 2.0], (3,), check_invariants=True),
+    ]
+
+
+def _same(a, b) -> None:
+    assert type(a) is type(b), (type(a), type(b))
+    if isinstance(a, torch.Tensor):
+        assert (a.dtype, a.shape, a.device, a.requires_grad, a.is_leaf) == (
+            b.dtype, b.shape, b.device, b.requires_grad, b.is_leaf
+        )  # fmt: skip
+        if a.layout == torch.strided:
+            assert (a.stride(), a.storage_offset()) == (b.stride(), b.storage_offset())
+        if a.device.type != "meta":
+            assert torch.equal(a.detach().to_dense(), b.detach().to_dense())
+    elif isinstance(a, dict):
+        assert list(a) == list(b)
+        for key in a:
+            _same(a[key], b[key])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for u, v in zip(a, b, strict=True):
+            _same(u, v)
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+    else:
+        assert a == b
+
+
+@pytest.mark.parametrize("value", _corpus(), ids=range(len(_corpus())))
+def test_copy_data_gives_what_the_wire_gives(value) -> None:
+    """The reference side's shortcut receives exactly what a round trip through the wire gives."""
+    _same(wire.copy_data(value), wire.round_trip(value))
+
+
+def test_copy_data_keeps_storage_sharing_and_never_aliases() -> None:
+    x = torch.arange(6.0)
+    got = wire.copy_data((x, x[2:]))
+    got[0][3] = 100.0
+    assert got[1][1] == 100.0  # the two views still share one (new) storage
+    assert x[3] == 3.0  # and neither is the caller's

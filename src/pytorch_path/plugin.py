@@ -50,7 +50,15 @@ from pytorch_path import checks, devices
 from pytorch_path.curriculum import Exercise, Project, learner_path
 from pytorch_path.loader import LearnerLoadError, load_module, unload
 from pytorch_path.results import Status
-from pytorch_path.scenario import LearnerError, Side, Transport, WireError, execute, seed_all
+from pytorch_path.scenario import (
+    LearnerError,
+    Side,
+    Transport,
+    WireError,
+    execute,
+    execute_direct,
+    seed_all,
+)
 from pytorch_path.text import clean
 
 #: Seconds a test's teardown may take even when the exercise's budget is spent.
@@ -180,23 +188,36 @@ def derive_seed(base: int, *parts: str) -> int:
 class LocalTransport:
     """Runs scenarios in this process on a module loaded on first use (``check``, the reference).
 
-    Arguments and answers still go through the wire's encoding, so a scenario sees the same
-    values in ``check`` as in ``grade``, and the caller's tensors are never the module's.
+    A scenario sees the same values in ``check`` as in ``grade``, and the caller's tensors
+    are never the module's: the judge's inputs are copied with
+    :func:`~pytorch_path.scenario.copy_data` (exactly what decoding them from the wire
+    gives, and tested to be), and the learner's answers take the real wire, ``torch.save``
+    then a weights-only load, as in ``grade``. The reference's answers, being the judge's
+    own, are copied the same way as its inputs.
     """
 
-    def __init__(self, load: Callable[[], ModuleType], learner_file: Path | None) -> None:
-        """``load()`` imports the module; ``learner_file`` marks its frames in tracebacks."""
+    def __init__(
+        self, load: Callable[[], ModuleType], learner_file: Path | None, *, trusted: bool = False
+    ) -> None:
+        """``load()`` imports the module; ``learner_file`` marks its frames in tracebacks.
+
+        A ``trusted`` module (the reference) is run through :meth:`run_direct`, which copies
+        values the way the wire would without serialising them a second time.
+        """
         self._load = load
         self._module: ModuleType | LearnerLoadError | None = None
         self._learner_file = learner_file
+        if trusted:
+            self.run_direct = self._run_direct
+        else:
+            self.run_local = self._run_local
 
     @property
     def module(self) -> ModuleType | None:
         """The module, once loaded."""
         return self._module if isinstance(self._module, ModuleType) else None
 
-    def run(self, grader: Path, name: str, fn: Callable[..., Any], payload: bytes) -> bytes:
-        """Run ``fn`` on the module with the decoded payload; return the encoded answer."""
+    def _loaded(self) -> ModuleType:
         if self._module is None:
             try:
                 self._module = self._load()
@@ -204,6 +225,37 @@ class LocalTransport:
                 self._module = exc
         if isinstance(self._module, LearnerLoadError):
             raise self._module
+        return self._module
+
+    def _run_direct(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        payload: bytes,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        return execute_direct(
+            self._loaded(), fn, payload, args, kwargs, name=name,
+            learner_file=self._learner_file, passthrough=(LearnerTimeoutError,),
+        )  # fmt: skip
+
+    def _run_local(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        payload: bytes,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> bytes:
+        return execute(
+            self._loaded(), fn, payload, name=name, learner_file=self._learner_file,
+            passthrough=(LearnerTimeoutError,), inputs=(args, kwargs),
+        )  # fmt: skip
+
+    def run(self, grader: Path, name: str, fn: Callable[..., Any], payload: bytes) -> bytes:
+        """Run ``fn`` on the module with the decoded payload; return the encoded answer."""
+        self._loaded()
         return execute(
             self._module,
             fn,
@@ -390,9 +442,11 @@ class GraderPlugin:
         else:
             path = self.reference_file(ex)
             shown = _shown(path, self.config.display_root)
-            transport = LocalTransport(lambda: self._load("reference", ex), None)
-            if self.config.reference_cache is not None:
-                transport = CachedTransport(transport, self.config.reference_cache, path)
+            if self.config.reference_cache is not None:  # grade: answers kept for the batch
+                local = LocalTransport(lambda: self._load("reference", ex), None)
+                transport = CachedTransport(local, self.config.reference_cache, path)
+            else:
+                transport = LocalTransport(lambda: self._load("reference", ex), None, trusted=True)
         side = Side(kind, transport, grader, shown)
         self._sides[key] = side
         return side

@@ -237,6 +237,57 @@ def round_trip(obj: Any) -> Any:
     return decode(encode(obj))
 
 
+def copy_data(obj: Any) -> Any:
+    """What :func:`round_trip` returns, made without serialising: for *trusted* values only.
+
+    The same conversions (:func:`to_data`, :func:`from_data`); every tensor gets a copy of
+    its storage (shared between tensors that shared one, as ``torch.save`` keeps it) with
+    the same offset, size, strides, ``requires_grad`` and Parameter-ness. Used for the
+    reference side, whose answers the judge computes itself; anything unusual (a sparse or
+    quantized tensor) takes the real round trip.
+    """
+    data = to_data(obj)
+    if _needs_round_trip(data):
+        return round_trip(obj)
+    return from_data(_copy(data, {}))
+
+
+def _needs_round_trip(obj: Any) -> bool:
+    if isinstance(obj, torch.Tensor):
+        return obj.layout != torch.strided or obj.is_quantized or obj.is_nested
+    if isinstance(obj, dict):
+        return any(_needs_round_trip(k) or _needs_round_trip(v) for k, v in obj.items())
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return any(_needs_round_trip(v) for v in obj)
+    return False
+
+
+def _copy(obj: Any, storages: dict[tuple[int, int, str], Any]) -> Any:
+    if isinstance(obj, torch.Tensor):
+        storage = obj.untyped_storage()
+        key = (storage.data_ptr(), storage.nbytes(), str(storage.device))
+        if storage.data_ptr() == 0:  # meta or empty: nothing to share
+            new = storage.clone() if storage.device.type != "meta" else storage  # type: ignore[no-untyped-call]
+        else:
+            new = storages.get(key)
+            if new is None:
+                new = storages[key] = storage.clone()  # type: ignore[no-untyped-call]
+        tensor = torch.empty(0, dtype=obj.dtype, device=obj.device)
+        tensor.set_(new, obj.storage_offset(), obj.size(), obj.stride())
+        if type(obj) is torch.nn.Parameter:
+            return torch.nn.Parameter(tensor, requires_grad=obj.requires_grad)
+        return tensor.requires_grad_(True) if obj.requires_grad else tensor
+    if isinstance(obj, dict):
+        return {_copy(k, storages): _copy(v, storages) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_copy(v, storages) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(_copy(v, storages) for v in obj)
+    if isinstance(obj, (set, frozenset)):
+        return {_copy(v, storages) for v in obj}
+    return obj  # numbers, strings, bytes, None, dtypes, devices, sizes: immutable
+
+
 def frame(payload: bytes) -> bytes:
     """A length-prefixed frame: 8 bytes of big-endian length, then the payload."""
     return _HEADER.pack(len(payload)) + payload
@@ -538,7 +589,14 @@ class Side:
             raise TypeError(f"{getattr(fn, '__name__', fn)!r} is not marked with @scenario")
         name = "call_by_name" if fn is call_by_name else fn.__name__
         payload = encode((list(args), dict(kwargs)))
-        answer = self._transport.run(self._grader, name, fn, payload)
+        direct = getattr(self._transport, "run_direct", None)
+        if direct is not None:  # a trusted side in this process: no second serialisation
+            return direct(name, fn, payload, args, kwargs)
+        local = getattr(self._transport, "run_local", None)
+        if local is not None:  # the learner in this process: its answer takes the real wire
+            answer = local(name, fn, payload, args, kwargs)
+        else:
+            answer = self._transport.run(self._grader, name, fn, payload)
         return unpack_answer(answer)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
@@ -586,6 +644,44 @@ def unpack_answer(answer: bytes) -> Any:
     raise LearnerError.from_data(data.get("error"))
 
 
+def execute_direct(
+    module: Any,
+    fn: Callable[..., Any],
+    payload: bytes,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    name: str,
+    learner_file: Path | None,
+    passthrough: tuple[type[BaseException], ...] = (),
+) -> Any:
+    """:func:`execute` for a trusted module (the reference) in this process.
+
+    No second serialisation: the same seeding (from ``payload``), copies made by
+    :func:`copy_data` instead of the wire, and errors raised as :class:`LearnerError`.
+    """
+    args_copy, kwargs_copy = copy_data((list(args), dict(kwargs)))
+    reset_state(call_seed(name, payload))
+    try:
+        value = fn(module, *args_copy, **kwargs_copy)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        if isinstance(exc, passthrough):
+            raise
+        if isinstance(exc, MissingNameError):
+            raise LearnerError(
+                "AttributeError", str(exc.name), kind="missing", extra={"name": exc.name}
+            ) from None
+        raise learner_error(exc, learner_file) from None
+    try:
+        return copy_data(value)
+    except WireError as exc:
+        raise LearnerError(
+            "WireError", f"the scenario's result could not be sent back: {exc}", kind="wire"
+        ) from None
+
+
 def execute(
     module: Any,
     fn: Callable[..., Any],
@@ -594,14 +690,20 @@ def execute(
     name: str,
     learner_file: Path | None,
     passthrough: tuple[type[BaseException], ...] = (),
+    inputs: tuple[Any, Any] | None = None,
 ) -> bytes:
     """Run one scenario call on ``module`` and return the encoded answer.
 
     The global RNGs are seeded from the call itself, so both sides start alike.
     Exceptions become a :class:`LearnerError` answer, except those in ``passthrough``
-    (the engine's own timeout) and ``KeyboardInterrupt``.
+    (the engine's own timeout) and ``KeyboardInterrupt``. ``inputs`` are the judge's own
+    ``(args, kwargs)`` when the call runs in its process: they are copied with
+    :func:`copy_data` (what decoding ``payload`` would give) instead of decoded.
     """
-    args, kwargs = decode(payload)
+    if inputs is not None:
+        args, kwargs = copy_data((list(inputs[0]), dict(inputs[1])))
+    else:
+        args, kwargs = decode(payload)
     reset_state(call_seed(name, payload))
     try:
         value = fn(module, *args, **kwargs)
