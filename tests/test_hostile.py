@@ -216,7 +216,7 @@ def test_a_claimed_device_skip_does_not_pass_in_check(mini: Project, tmp_path: P
             for obj in gc.get_objects():
                 if isinstance(obj, GraderPlugin):
                     for nodeid in list(obj.records):
-                        obj._device_skips.add(nodeid)
+                        getattr(obj, "_device_skips", set()).add(nodeid)
             pytest.skip("no CUDA device on this machine")
         """)
     folder = tmp_path / "learner" / "stage1_mini"

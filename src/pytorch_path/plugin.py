@@ -351,7 +351,6 @@ class GraderPlugin:
         self._sides: dict[tuple[str, str], Side] = {}
         self._available = {d: devices.is_available(d) for d in config.devices}
         self._spent: dict[str, float] = {}
-        self._device_skips: set[str] = set()
         self._armed = False
         self._old_handler: Any = None
         self._use_alarm = False
@@ -383,20 +382,19 @@ class GraderPlugin:
         """The wall-clock budget of ``ex``'s tests together."""
         return self.config.time_limit_s or ex.time_limit_s
 
-    def _load(self, kind: str, ex: Exercise) -> Any:
-        key = (kind, ex.id)
+    def _load_reference(self, ex: Exercise) -> ModuleType:
+        """The reference solution's module of ``ex`` (imported once per run, in this process)."""
+        key = ("reference", ex.id)
         if key not in self._modules:
-            path = self.learner_file(ex) if kind == "learner" else self.reference_file(ex)
-            shown = _shown(path, self.config.display_root)
+            path = self.reference_file(ex)
             try:
-                module = load_module(path, display=shown)
-                self._modules[key] = module
+                self._modules[key] = load_module(
+                    path, display=_shown(path, self.config.display_root)
+                )
             except LearnerLoadError as exc:
-                if kind != "learner":
-                    exc = LearnerLoadError(
-                        f"the reference solution failed to load: {exc}", path=path
-                    )
-                self._modules[key] = exc
+                self._modules[key] = LearnerLoadError(
+                    f"the reference solution failed to load: {exc}", path=path
+                )
         loaded = self._modules[key]
         if isinstance(loaded, LearnerLoadError):
             raise loaded
@@ -443,10 +441,10 @@ class GraderPlugin:
             path = self.reference_file(ex)
             shown = _shown(path, self.config.display_root)
             if self.config.reference_cache is not None:  # grade: answers kept for the batch
-                local = LocalTransport(lambda: self._load("reference", ex), None)
+                local = LocalTransport(lambda: self._load_reference(ex), None)
                 transport = CachedTransport(local, self.config.reference_cache, path)
             else:
-                transport = LocalTransport(lambda: self._load("reference", ex), None, trusted=True)
+                transport = LocalTransport(lambda: self._load_reference(ex), None, trusted=True)
         side = Side(kind, transport, grader, shown)
         self._sides[key] = side
         return side
@@ -465,7 +463,6 @@ class GraderPlugin:
         """One device type per parametrised run; skipped with a reason where absent."""
         name = str(request.param)
         if not devices.is_available(name):
-            self._device_skips.add(request.node.nodeid)
             pytest.skip(devices.unavailable_reason(name))
         return torch.device(name)
 
@@ -572,7 +569,6 @@ class GraderPlugin:
             absent = _absent_device(item)
             if absent:
                 # Skip before any fixture (the learner's import included) runs.
-                self._device_skips.add(item.nodeid)
                 pytest.skip(devices.unavailable_reason(absent))
         remaining = self.budget_s(ex) - self._spent.get(ex.id, 0.0)
         if phase == "teardown":
