@@ -75,7 +75,7 @@ def run_judge(spec: JudgeSpec) -> int:
     """Grade one submission as ``spec`` says and write its results; 0 when written."""
     import torch
 
-    from pytorch_path.curriculum import Project, select
+    from pytorch_path.curriculum import Project
     from pytorch_path.grading.workers import WorkerPool, WorkerSpec
     from pytorch_path.plugin import unbudgeted
     from pytorch_path.runner import check
@@ -97,7 +97,6 @@ def run_judge(spec: JudgeSpec) -> int:
             env=dict(spec.env),
         ),
         pause=unbudgeted,
-        order=[ex.id for ex in select(project.stages, spec.selection)],
     )
     pool.start()  # the zygote imports torch while pytest collects the graders
     try:

@@ -291,19 +291,10 @@ class Worker:
 class WorkerPool:
     """The workers of one judge: a zygote, and a fresh worker forked from it per exercise."""
 
-    def __init__(
-        self,
-        spec: WorkerSpec,
-        pause: Callable[[], Any] | None = None,
-        order: Sequence[str] = (),
-    ) -> None:
-        """Workers start lazily; ``pause()`` is a context manager that stops the time budget.
-
-        ``order`` lists the exercise ids in the order they will run (kept for reports).
-        """
+    def __init__(self, spec: WorkerSpec, pause: Callable[[], Any] | None = None) -> None:
+        """Workers start lazily; ``pause()`` is a context manager that stops the time budget."""
         self.spec = spec
         self._pause = pause
-        self._order = list(order)
         self._count = 0
         self._zygote: Zygote | None = None
         self._current: tuple[str, Worker] | None = None
