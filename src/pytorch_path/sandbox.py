@@ -8,7 +8,8 @@ started by the judge (:mod:`pytorch_path.grading.judge`) in one of three ways:
   reference solutions hidden under an empty tmpfs), the worker's own folder writable, a
   private ``/tmp``; the whole namespace dies with its first process;
 - ``process``: a separate process in its own session, with resource limits and, as root
-  when this Python allows it, the ``nobody`` user; the file system is shared, so the
+  when this Python allows it, a user id of its own per submission; the file system is
+  shared, so the
   reference solutions are readable;
 - ``none``: a separate process with resource limits only.
 """
@@ -29,7 +30,6 @@ from pathlib import Path
 
 #: Environment variables a worker gets; nothing else is inherited.
 SAFE_ENV_KEYS = ("PATH", "LANG", "LC_ALL", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT")
-NOBODY = 65534
 
 #: What each isolation mode is called in reports.
 ISOLATION_LABELS = {
@@ -82,11 +82,6 @@ def switch_user(uid: int) -> bool:
     os.setgid(uid)
     os.setuid(uid)
     return True
-
-
-def nobody_can_run_python() -> bool:
-    """Whether this Python still works as ``nobody`` (see :func:`python_runs_as`)."""
-    return python_runs_as(NOBODY)
 
 
 @functools.cache

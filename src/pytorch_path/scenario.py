@@ -644,6 +644,36 @@ def unpack_answer(answer: bytes) -> Any:
     raise LearnerError.from_data(data.get("error"))
 
 
+def _invoke(
+    module: Any,
+    fn: Callable[..., Any],
+    args: list[Any],
+    kwargs: dict[str, Any],
+    *,
+    seed: int,
+    learner_file: Path | None,
+    passthrough: tuple[type[BaseException], ...],
+) -> Any:
+    """Seed the RNGs, run ``fn(module, *args, **kwargs)``; its exceptions as :class:`LearnerError`.
+
+    ``KeyboardInterrupt`` and ``passthrough`` (the engine's own timeout) propagate; anything
+    else (SystemExit, pytest's Skipped, …) is the learner's doing.
+    """
+    reset_state(seed)
+    try:
+        return fn(module, *args, **kwargs)
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        if isinstance(exc, passthrough):
+            raise
+        if isinstance(exc, MissingNameError):
+            raise LearnerError(
+                "AttributeError", str(exc.name), kind="missing", extra={"name": exc.name}
+            ) from None
+        raise learner_error(exc, learner_file) from None
+
+
 def execute_direct(
     module: Any,
     fn: Callable[..., Any],
@@ -661,19 +691,8 @@ def execute_direct(
     :func:`copy_data` instead of the wire, and errors raised as :class:`LearnerError`.
     """
     args_copy, kwargs_copy = copy_data((list(args), dict(kwargs)))
-    reset_state(call_seed(name, payload))
-    try:
-        value = fn(module, *args_copy, **kwargs_copy)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:
-        if isinstance(exc, passthrough):
-            raise
-        if isinstance(exc, MissingNameError):
-            raise LearnerError(
-                "AttributeError", str(exc.name), kind="missing", extra={"name": exc.name}
-            ) from None
-        raise learner_error(exc, learner_file) from None
+    value = _invoke(module, fn, args_copy, kwargs_copy, seed=call_seed(name, payload),
+                    learner_file=learner_file, passthrough=passthrough)  # fmt: skip
     try:
         return copy_data(value)
     except WireError as exc:
@@ -704,20 +723,9 @@ def execute(
         args, kwargs = copy_data((list(inputs[0]), dict(inputs[1])))
     else:
         args, kwargs = decode(payload)
-    reset_state(call_seed(name, payload))
     try:
-        value = fn(module, *args, **kwargs)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:
-        if isinstance(exc, passthrough):
-            raise
-        if isinstance(exc, MissingNameError):
-            return pack_answer(
-                error=LearnerError(
-                    "AttributeError", str(exc.name), kind="missing", extra={"name": exc.name}
-                )
-            )
-        # SystemExit, pytest's Skipped, …: all the learner's doing
-        return pack_answer(error=learner_error(exc, learner_file))
+        value = _invoke(module, fn, args, kwargs, seed=call_seed(name, payload),
+                        learner_file=learner_file, passthrough=passthrough)  # fmt: skip
+    except LearnerError as error:
+        return pack_answer(error=error)
     return pack_answer(value)

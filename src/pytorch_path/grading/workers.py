@@ -144,10 +144,7 @@ class Zygote:
         import json
         import socket
 
-        if not self._ready:
-            if self._reply(START_TIMEOUT_S).get("ready") is not True:
-                raise WorkerGone("the worker process did not start properly")
-            self._ready = True
+        self.wait_ready()
         payload = json.dumps(command).encode() + b"\n"
         try:
             if fds:
