@@ -11,10 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -28,7 +27,10 @@ from pytorch_path.curriculum import (
     SelectionError,
     select,
 )
+from pytorch_path.devices import TEST_ORDER
+from pytorch_path.report.files import FORMATS
 from pytorch_path.results import Results
+from pytorch_path.text import shown_path
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -59,17 +61,12 @@ def _project() -> Project:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """``check``: grade a selection in this process and print the report."""
-    from pytorch_path import devices
+    from pytorch_path.devices import DeviceUnavailableError
     from pytorch_path.learn import check_and_record
     from pytorch_path.report import render_terminal, write_json
     from pytorch_path.targets import TargetError
 
     project = _project()
-    if args.device and not devices.is_available(args.device):
-        fail(
-            f"--device {args.device}: {devices.unavailable_reason(args.device)}; "
-            f"available here: {', '.join(devices.available_devices())}"
-        )
     try:
         with console.status("grading…", spinner="dots"):
             results, warning = check_and_record(
@@ -79,7 +76,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 seed=args.seed,
                 device=args.device,
             )
-    except (SelectionError, TargetError) as exc:
+    except (SelectionError, TargetError, DeviceUnavailableError) as exc:
         fail(str(exc))
     if warning:
         err_console.print(f"[yellow]warning:[/] {warning}")
@@ -90,37 +87,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK if results.all_passed else EXIT_NOT_PASSED
 
 
-GRADE_FORMATS = ("json", "junit", "gradescope", "csv", "md")
-
-
-def _shard(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        fail(f"--shard {text}: use I/N, e.g. --shard 2/4")
-    return index - 1, count
-
-
 def cmd_grade(args: argparse.Namespace) -> int:
     """``grade``: grade submissions, each with its own judge, and write the reports."""
-    import threading
-
     from pytorch_path import report
-    from pytorch_path.grading import GradeSettings, grade, unique_names
-    from pytorch_path.grading.batch import shard_of
+    from pytorch_path.grading import GradeSettings, grade
+    from pytorch_path.grading.batch import selected
     from pytorch_path.runner import new_seed
     from pytorch_path.sandbox import ISOLATION_LABELS, SandboxUnavailableError
 
     project = _project()
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
-    unknown = sorted(set(formats) - set(GRADE_FORMATS))
-    if unknown or not formats:
-        fail(f"--format {args.format}: use some of {', '.join(GRADE_FORMATS)}, comma-separated")
-    if args.jobs < 1:
-        fail("--jobs must be at least 1")
     try:
+        formats = report.parse_formats(args.format)
         settings = GradeSettings(
             project=project,
             selection=args.stages,
@@ -128,131 +105,39 @@ def cmd_grade(args: argparse.Namespace) -> int:
             graders_dir=args.graders.resolve() if args.graders else None,
             solutions_dir=args.solutions.resolve() if args.solutions else None,
             timeout_s=args.timeout,
-            memory_mb=None if args.memory_mb == 0 else args.memory_mb,
+            memory_mb=args.memory_mb,
             sandbox=args.sandbox,
-            shard=_shard(args.shard),
+            shard=GradeSettings.parse_shard(args.shard),
+            jobs=args.jobs,
         )
         isolation = settings.isolation()
     except (SelectionError, ValueError, SandboxUnavailableError) as exc:
         fail(str(exc))
     submissions = [Path(s) for s in args.submissions]
-    names = unique_names(submissions)
-    if settings.shard is not None:
-        names = [n for n in names if shard_of(n, settings.shard[1]) == settings.shard[0]]
-    shard = f" · shard {settings.shard_label}" if settings.shard else ""
-    console.print(
-        f"[bold]pytorch-path grade[/] {len(names)} submission(s){shard} · stages {args.stages} · "
-        f"seed {settings.seed} · isolation {ISOLATION_LABELS[isolation]}"
+    header = report.grade_header(
+        len(selected(submissions, settings)),
+        selection=args.stages,
+        seed=settings.seed,
+        isolation=ISOLATION_LABELS[isolation],
+        shard_label=settings.shard_label,
     )
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    lock = threading.Lock()
-    finished: list[Results] = []
-    progress = BatchProgress(len(names), json_lines=args.json_progress or not console.is_terminal)
+    console.print(header)
+    reports = report.BatchReports(args.out, formats)
+    progress = report.BatchProgress(
+        len(selected(submissions, settings)),
+        json_lines=args.json_progress or not console.is_terminal,
+        console=console,
+    )
 
     def done(result: Results) -> None:
-        # Written as soon as a submission is done: an interrupted batch keeps what finished.
-        with lock:
-            report.write_reports(result, out / result.name, formats)
-            finished.append(result)
-            report.write_batch_reports(finished, out, formats)
-            progress.finished(result)
+        reports.add(result)  # written as each finishes: an interrupted batch keeps them
+        progress.finished(result)
 
     with progress:
-        results = grade(
-            submissions,
-            settings=settings,
-            jobs=args.jobs,
-            on_start=lambda name: progress.started(name),
-            on_result=done,
-        )
-    report.write_batch_reports(results, out, formats)  # also when this shard had none
-    console.print(_grade_table([r.name for r in results], results))
-    trouble = [r for r in results if r.grading_status != "graded"]
-    for result in trouble:
-        reason = next((ex.message for ex in result.exercises if ex.message), "")
-        console.print(f"[yellow]not graded to the end: {result.name} ({result.grading_status})[/]"
-                      f"{': ' + escape(reason) if reason else ''}")  # fmt: skip
-    console.print(f"[dim]reports ({', '.join(formats)}) written to {out}[/]")
+        results = grade(submissions, settings=settings, on_start=progress.started, on_result=done)
+    reports.finish(results)  # also when this shard had none
+    report.render_grade_summary(results, console, out=str(args.out), formats=formats)
     return EXIT_OK
-
-
-class BatchProgress:
-    """Submissions done, running and left with an ETA: a bar in a terminal, JSON lines in CI."""
-
-    def __init__(self, total: int, *, json_lines: bool) -> None:
-        """Track ``total`` submissions."""
-        import time
-
-        self.total, self.done, self.running = total, 0, 0
-        self.json_lines = json_lines
-        self._started = time.monotonic()
-        self._bar: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> BatchProgress:
-        """Start showing progress."""
-        if not self.json_lines:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[running]} running"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=console,
-                transient=True,
-            )
-            self._bar.__enter__()
-            self._task = self._bar.add_task("grading", total=self.total, running=0)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        """Stop showing progress."""
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-
-    def _eta(self) -> float | None:
-        import time
-
-        if not self.done:
-            return None
-        per = (time.monotonic() - self._started) / self.done
-        return round(per * (self.total - self.done), 1)
-
-    def _emit(self, event: str, name: str, **extra: Any) -> None:
-        import json
-
-        if self.json_lines:
-            left = self.total - self.done - self.running
-            line = {"event": event, "submission": name, "done": self.done,
-                    "running": self.running, "left": left, "total": self.total,
-                    "eta_s": self._eta(), **extra}  # fmt: skip
-            print(json.dumps(line, ensure_ascii=True), flush=True)
-        elif self._bar is not None:
-            self._bar.update(self._task, completed=self.done, running=self.running)
-
-    def started(self, name: str) -> None:
-        """A submission's grading began."""
-        self.running += 1
-        self._emit("start", name)
-
-    def finished(self, result: Results) -> None:
-        """A submission's grading ended."""
-        self.running -= 1
-        self.done += 1
-        self._emit("done", result.name, points=round(result.points_earned, 4),
-                   status=result.grading_status)  # fmt: skip
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -260,38 +145,16 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from pytorch_path import report
     from pytorch_path.grading.merge import MergeError, merge
 
-    formats = [f.strip() for f in args.format.split(",") if f.strip()]
     try:
+        formats = report.parse_formats(args.format)
         results = merge(args.dirs, out=args.out)
-    except MergeError as exc:
+    except (MergeError, ValueError) as exc:
         fail(str(exc))
     report.write_batch_reports(results, args.out, formats)
     console.print(
         f"merged {len(results)} submission(s) from {len(args.dirs)} folder(s) into {args.out}"
     )
     return EXIT_OK
-
-
-def _grade_table(names: list[str], results: list[Any]) -> Table:
-    from pytorch_path.report.terminal import STATUS_STYLE
-
-    table = Table(show_edge=False, header_style="bold", pad_edge=False)
-    table.add_column("submission")
-    table.add_column("points", justify="right")
-    table.add_column("status")
-    table.add_column("exercises")
-    for name, result in zip(names, results, strict=True):
-        icons = Text()
-        for ex in result.exercises:
-            icon, style = STATUS_STYLE[ex.status]
-            icons.append(icon, style=style)
-        table.add_row(
-            name,
-            f"{result.points_earned:g}/{result.points_possible:g}",
-            result.grading_status,
-            icons,
-        )
-    return table
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -311,7 +174,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             ex.title,
             ex.tier,
             f"{ex.points:g}",
-            _rel(project.stub_path(ex)),
+            shown_path(project.stub_path(ex)),
         )
     console.print(table)
     return EXIT_OK
@@ -338,7 +201,7 @@ def cmd_hint(args: argparse.Namespace) -> int:
     console.print(f"[bold]{ex.emoji} {ex.id} {ex.title}[/]  [dim]({ex.tier})[/]")
     console.print(
         f"[dim]implement:[/] {', '.join(ex.implement)}   "
-        f"[dim]file:[/] [cyan]{_rel(learner_path(target, ex))}[/]"
+        f"[dim]file:[/] [cyan]{shown_path(learner_path(target, ex))}[/]"
     )
     hints = next_hints(ex, target, show_all=args.all)
     for hint in hints:
@@ -347,8 +210,8 @@ def cmd_hint(args: argparse.Namespace) -> int:
         console.print(f"[dim]run it again for hint {hints[-1].number + 1}; --all shows them all[/]")
     stage = project.stage(ex.stage)
     console.print(
-        f"[dim]lesson:[/] {_rel(project.lesson_path(stage))}  ·  "
-        f"[dim]中文:[/] {_rel(project.lesson_path(stage, 'zh'))}"
+        f"[dim]lesson:[/] {shown_path(project.lesson_path(stage))}  ·  "
+        f"[dim]中文:[/] {shown_path(project.lesson_path(stage, 'zh'))}"
     )
     return EXIT_OK
 
@@ -378,7 +241,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             console.print(f"[green]✔ {ex.id} passed — moving on[/]")
 
     def waiting(ex: Exercise) -> None:
-        console.print(f"[dim]waiting for you to save {_rel(target / ex.relpath)}…[/]")
+        console.print(f"[dim]waiting for you to save {shown_path(target / ex.relpath)}…[/]")
 
     try:
         last = watch(
@@ -398,11 +261,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_progress(args: argparse.Namespace) -> int:
-    """``progress``: per stage, what has passed, with bars, and the next exercise."""
-    from rich.progress_bar import ProgressBar
-
+    """``progress``: per stage, what has passed, with bars and percentages, and what is next."""
     from pytorch_path.learn import first_unfinished
-    from pytorch_path.progress import Progress
+    from pytorch_path.progress import Progress, summarize
+    from pytorch_path.report.progress import render_progress
     from pytorch_path.targets import TargetError, resolve_target
 
     project = _project()
@@ -414,38 +276,16 @@ def cmd_progress(args: argparse.Namespace) -> int:
     if progress.warning:
         err_console.print(f"[yellow]warning:[/] {progress.warning}")
         progress.save()
-    table = Table(show_edge=False, header_style="bold", pad_edge=False)
-    for column in ("stage", "", "passed", "points", "hints", "solutions seen"):
-        table.add_column(column)
-    for stage in project.stages:
-        entries = [progress.of(ex.id) for ex in stage.exercises]
-        passed = [e for e in entries if e.status == "passed"]
-        points = sum(
-            ex.points
-            for ex, e in zip(stage.exercises, entries, strict=True)
-            if e.status == "passed"
-        )
-        total = sum(ex.points for ex in stage.exercises)
-        table.add_row(
-            f"{stage.number} {stage.title}",
-            ProgressBar(total=len(stage.exercises), completed=len(passed), width=20),
-            f"{len(passed)}/{len(stage.exercises)}",
-            f"{points:g}/{total:g}",
-            str(sum(e.hints_seen for e in entries)),
-            str(sum(e.solution_seen for e in entries)),
-        )
-    console.print(f"[bold]progress[/] in [cyan]{_rel(target)}[/]")
-    console.print(table)
     exercises = list(project.exercises)
     index = first_unfinished(exercises, progress)
-    if index < len(exercises):
-        nxt = exercises[index]
-        console.print(
-            f"next: [bold]{nxt.emoji} {nxt.id} {nxt.title}[/] — "
-            f"[cyan]{_rel(target / nxt.relpath)}[/] (`pytorch-path check {nxt.id}`)"
-        )
-    else:
-        console.print("[bold green]Every exercise has passed. 🎉[/]")
+    nxt = exercises[index] if index < len(exercises) else None
+    render_progress(
+        console,
+        summarize(project.stages, progress),
+        target=shown_path(target),
+        next_exercise=nxt,
+        next_file=shown_path(target / nxt.relpath) if nxt else "",
+    )
     return EXIT_OK
 
 
@@ -479,9 +319,9 @@ def cmd_reset(args: argparse.Namespace) -> int:
         backup = reset_exercise(project, ex, target)
     except LearnError as exc:
         fail(str(exc))
-    console.print(f"restored the stub of {ex.id} in [cyan]{_rel(target / ex.relpath)}[/]")
+    console.print(f"restored the stub of {ex.id} in [cyan]{shown_path(target / ex.relpath)}[/]")
     if backup is not None:
-        console.print(f"your version is kept in [cyan]{_rel(backup)}[/]")
+        console.print(f"your version is kept in [cyan]{shown_path(backup)}[/]")
     return EXIT_OK
 
 
@@ -539,10 +379,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     table.add_row("torch", torch.__version__)
     table.add_row("torchvision", vision)
     for name, description in devices.describe_devices():
-        table.add_row(f"device {name}", description)
-    for name in ("cuda", "mps"):
-        if not devices.is_available(name):
-            table.add_row(f"device {name}", f"[dim]absent: {devices.unavailable_reason(name)}[/]")
+        style = "dim" if description.startswith("absent") else ""
+        table.add_row(f"device {name}", Text(description, style=style))
     table.add_row("preferred", str(devices.preferred_device()))
     console.print(table)
     return EXIT_OK
@@ -562,7 +400,7 @@ def cmd_roadmap(args: argparse.Namespace) -> int:
             )
         except ValueError as exc:
             fail(str(exc))
-        console.print(f"updated the roadmap in {_rel(readme)}")
+        console.print(f"updated the roadmap in {shown_path(readme)}")
     else:
         sys.stdout.write(text)
     return EXIT_OK
@@ -609,13 +447,6 @@ def cmd_dev_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _rel(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
-
-
 # --------------------------------------------------------------------------- parser
 
 
@@ -635,9 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("selection", nargs="?", default="all", help=selection_help)
     p.add_argument("--target", type=Path, default=None, help=target_help)
     p.add_argument("--json", metavar="FILE", default=None, help="also write the JSON report here")
-    p.add_argument(
-        "--device", choices=["cpu", "cuda", "mps"], default=None, help="only test on this device"
-    )
+    p.add_argument("--device", choices=TEST_ORDER, default=None, help="only test on this device")
     p.add_argument("--seed", type=int, default=None, help="base seed (default: random, printed)")
     p.add_argument(
         "-v", "--verbose", action="store_true", help="show every failing test and its traceback"
@@ -658,7 +487,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format",
         default="json,csv,md",
-        help=f"comma-separated: {', '.join(GRADE_FORMATS)} (default: json,csv,md)",
+        help=f"comma-separated: {', '.join(FORMATS)} (default: json,csv,md)",
     )
     p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default: 1)")
     p.add_argument(

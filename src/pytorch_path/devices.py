@@ -2,24 +2,42 @@
 
 ``cpu`` always exists; ``cuda`` and ``mps`` are added only where present. The
 ``meta`` device (shapes and dtypes, no data) lets placement logic be graded on a
-CPU-only machine.
+CPU-only machine. :data:`KNOWN_DEVICES` is the one list of device types the
+graders know; everything else (the CLI's ``--device`` choices, the ``device``
+fixture's parameters, ``doctor``) reads it. Importing this module does not import
+torch: the CLI builds its parser from it.
 """
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
-#: Devices the grader knows, in order of preference.
+if TYPE_CHECKING:
+    import torch
+
+#: Device types the graders know, in order of preference (fastest first).
 KNOWN_DEVICES: tuple[str, ...] = ("cuda", "mps", "cpu")
+#: The accelerators among them: the device types that may be absent.
+ACCELERATORS: tuple[str, ...] = tuple(d for d in KNOWN_DEVICES if d != "cpu")
+#: The order tests are offered in: ``cpu`` first, then the accelerators.
+TEST_ORDER: tuple[str, ...] = ("cpu", *ACCELERATORS)
+
+
+class DeviceUnavailableError(ValueError):
+    """A device type was asked for that this machine does not have (or that is unknown)."""
 
 
 def cuda_available() -> bool:
     """True when a CUDA device can be used."""
+    import torch
+
     return bool(torch.cuda.is_available())
 
 
 def mps_available() -> bool:
     """True when Apple's Metal (MPS) device can be used."""
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
@@ -37,11 +55,29 @@ def is_available(name: str) -> bool:
 
 def available_devices() -> list[str]:
     """Device types present on this machine, ``cpu`` first."""
-    return ["cpu"] + [d for d in ("cuda", "mps") if is_available(d)]
+    return [d for d in TEST_ORDER if is_available(d)]
+
+
+def require(name: str) -> str:
+    """Return ``name`` when tests can run on it here, else raise :class:`DeviceUnavailableError`.
+
+    The sentence names the device, why it is absent and what is available, the same
+    for the API (``check(device=...)``) and the CLI (``--device``).
+    """
+    if name not in KNOWN_DEVICES:
+        raise DeviceUnavailableError(f"--device {name}: use one of {', '.join(TEST_ORDER)}")
+    if not is_available(name):
+        raise DeviceUnavailableError(
+            f"--device {name}: {unavailable_reason(name)}; "
+            f"available here: {', '.join(available_devices())}"
+        )
+    return name
 
 
 def preferred_device() -> torch.device:
     """The fastest device here: cuda, then mps, then cpu."""
+    import torch
+
     for name in KNOWN_DEVICES:
         if is_available(name):
             return torch.device(name)
@@ -49,15 +85,24 @@ def preferred_device() -> torch.device:
 
 
 def describe_devices() -> list[tuple[str, str]]:
-    """``(device, description)`` for each device present, for ``doctor``."""
+    """``(device, description)`` for every known device type, present or not, for ``doctor``.
+
+    A present accelerator gets one row per device (``cuda:0``, ``cuda:1``); an absent
+    one a row starting ``absent:`` with the reason.
+    """
+    import torch
+
     rows = [("cpu", f"{torch.get_num_threads()} threads")]
-    if cuda_available():
-        for index in range(torch.cuda.device_count()):
-            props = torch.cuda.get_device_properties(index)
-            memory_gib = props.total_memory / 2**30
-            rows.append((f"cuda:{index}", f"{props.name}, {memory_gib:.0f} GiB"))
-    if mps_available():
-        rows.append(("mps", "Apple Metal Performance Shaders"))
+    for name in ACCELERATORS:
+        if not is_available(name):
+            rows.append((name, f"absent: {unavailable_reason(name)}"))
+        elif name == "cuda":
+            for index in range(torch.cuda.device_count()):
+                props = torch.cuda.get_device_properties(index)
+                memory_gib = props.total_memory / 2**30
+                rows.append((f"cuda:{index}", f"{props.name}, {memory_gib:.0f} GiB"))
+        else:
+            rows.append((name, "Apple Metal Performance Shaders"))
     return rows
 
 

@@ -59,7 +59,7 @@ from pytorch_path.scenario import (
     execute_direct,
     seed_all,
 )
-from pytorch_path.text import clean
+from pytorch_path.text import clean, shown_path
 
 #: Seconds a test's teardown may take even when the exercise's budget is spent.
 _TEARDOWN_GRACE_S = 5.0
@@ -300,7 +300,7 @@ class RunConfig:
     """The exercises to grade."""
     seed: int
     """The run's base seed."""
-    devices: tuple[str, ...] = ("cpu", "cuda", "mps")
+    devices: tuple[str, ...] = devices.TEST_ORDER
     """Device types the ``device`` fixture offers (absent ones are skipped)."""
     solutions_dir: Path | None = None
     """Reference solutions (default: the project's)."""
@@ -318,17 +318,6 @@ class RunConfig:
     def grader_for(self, ex: Exercise) -> Path:
         """The grader file of ``ex`` under this run's graders folder."""
         return self.project.grader_path(ex, self.graders_dir)
-
-
-def _shown(path: Path, root: Path | None) -> str:
-    for base in (root, Path.cwd()):
-        if base is None:
-            continue
-        try:
-            return str(path.resolve().relative_to(base.resolve()))
-        except ValueError:
-            continue
-    return str(path)
 
 
 class GraderPlugin:
@@ -389,7 +378,7 @@ class GraderPlugin:
             path = self.reference_file(ex)
             try:
                 self._modules[key] = load_module(
-                    path, display=_shown(path, self.config.display_root)
+                    path, display=shown_path(path, self.config.display_root)
                 )
             except LearnerLoadError as exc:
                 self._modules[key] = LearnerLoadError(
@@ -430,7 +419,7 @@ class GraderPlugin:
             return side
         if kind == "learner":
             path = self.learner_file(ex)
-            shown = _shown(path, self.config.display_root)
+            shown = shown_path(path, self.config.display_root)
             factory = self.config.learner_transport
             transport: Transport = (
                 factory(ex, path, shown)
@@ -439,7 +428,7 @@ class GraderPlugin:
             )
         else:
             path = self.reference_file(ex)
-            shown = _shown(path, self.config.display_root)
+            shown = shown_path(path, self.config.display_root)
             if self.config.reference_cache is not None:  # grade: answers kept for the batch
                 local = LocalTransport(lambda: self._load_reference(ex), None)
                 transport = CachedTransport(local, self.config.reference_cache, path)
@@ -661,7 +650,7 @@ class GraderPlugin:
 
     def classify(self, ex: Exercise, exc: BaseException) -> tuple[Status, str]:
         """The status and the learner-facing sentence for an exception raised in a test."""
-        shown = _shown(self.learner_file(ex), self.config.display_root)
+        shown = shown_path(self.learner_file(ex), self.config.display_root)
         if isinstance(exc, LearnerLoadError):
             return Status.ERROR, str(exc)
         if isinstance(exc, LearnerError):
@@ -800,7 +789,7 @@ def device_in_nodeid(nodeid: str) -> str | None:
     if not nodeid.endswith("]") or "[" not in nodeid:
         return None
     params = nodeid[nodeid.rindex("[") + 1 : -1].split("-")
-    return next((p for p in params if p in ("cpu", "cuda", "mps")), None)
+    return next((p for p in params if p in devices.KNOWN_DEVICES), None)
 
 
 def _param_device(item: pytest.Item) -> str | None:
@@ -858,6 +847,6 @@ def pytest_configure(config: pytest.Config) -> None:
         target=Path(target).resolve() if target else project.curriculum_dir,
         exercises=project.exercises,
         seed=config.getoption("--pp-seed"),
-        devices=(device,) if device else ("cpu", "cuda", "mps"),
+        devices=(device,) if device else devices.TEST_ORDER,
     )
     config.pluginmanager.register(GraderPlugin(run), "pytorch-path-grader")

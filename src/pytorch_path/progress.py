@@ -14,12 +14,16 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytorch_path.results import Results, Status
+
+if TYPE_CHECKING:
+    from pytorch_path.curriculum import Stage
 
 FORMAT_VERSION = 1
 FOLDER = ".pytorch_path"
@@ -152,3 +156,51 @@ class Progress:
             json.dump(data, handle, indent=2)
             handle.write("\n")
         Path(tmp).replace(self.path)
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    """One stage's progress in numbers: what ``progress`` shows per row."""
+
+    number: int
+    """The stage number."""
+    title: str
+    """The stage title."""
+    passed: int
+    """Exercises whose last check passed."""
+    total: int
+    """Exercises in the stage."""
+    points: float
+    """Points of the exercises that passed."""
+    points_possible: float
+    """Points of every exercise of the stage."""
+    hints_seen: int
+    """Hints shown, over the stage's exercises."""
+    solutions_seen: int
+    """Reference solutions shown, over the stage's exercises."""
+
+    @property
+    def percent(self) -> float:
+        """Share of the stage's points earned, 0 to 100 (0 for a stage worth nothing)."""
+        return 100.0 * self.points / self.points_possible if self.points_possible else 0.0
+
+
+def summarize(stages: Sequence[Stage], progress: Progress) -> list[StageSummary]:
+    """Per stage: exercises passed, points, hints and solutions seen, from the progress file."""
+    rows = []
+    for stage in stages:
+        entries = [(ex, progress.of(ex.id)) for ex in stage.exercises]
+        passed = [ex for ex, entry in entries if entry.status == Status.PASSED.value]
+        rows.append(
+            StageSummary(
+                number=stage.number,
+                title=stage.title,
+                passed=len(passed),
+                total=len(entries),
+                points=sum(ex.points for ex in passed),
+                points_possible=sum(ex.points for ex, _ in entries),
+                hints_seen=sum(entry.hints_seen for _, entry in entries),
+                solutions_seen=sum(entry.solution_seen for _, entry in entries),
+            )
+        )
+    return rows

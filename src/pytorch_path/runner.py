@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytorch_path import devices
 from pytorch_path.curriculum import Exercise, Project, learner_path, select
 from pytorch_path.results import ExerciseResult, Results, Status, TestResult, exercise_status
 from pytorch_path.targets import resolve_target
+from pytorch_path.text import shown_path
 
 if TYPE_CHECKING:
     from pytorch_path.plugin import GraderPlugin, RunConfig, TestRecord, TransportFactory
@@ -157,7 +159,7 @@ def _run_config(
         target=target,
         exercises=tuple(select(project.stages, selection)),
         seed=new_seed() if seed is None else seed,
-        devices=(device,) if device else ("cpu", "cuda", "mps"),
+        devices=(devices.require(device),) if device else devices.TEST_ORDER,
         solutions_dir=solutions_dir,
         graders_dir=graders_dir,
         time_limit_s=time_limit_s,
@@ -191,7 +193,8 @@ def check(
     ``on_test`` is called with each test's record as soon as the test finishes;
     ``capture=False`` lets the learner's prints through to this process's output.
     Raises :class:`~pytorch_path.curriculum.SelectionError` for a selection that
-    names nothing and :class:`TargetError` for a missing target folder.
+    names nothing, :class:`TargetError` for a missing target folder and
+    :class:`~pytorch_path.devices.DeviceUnavailableError` for a ``device`` absent here.
     """
     from pytorch_path.plugin import GraderPlugin
 
@@ -221,10 +224,8 @@ def check(
 def _results(run: RunConfig, selection: str, exercises: Sequence[ExerciseResult]) -> Results:
     import torch
 
-    from pytorch_path import devices
-
     return Results(
-        target=_display(run.target),
+        target=shown_path(run.target),
         seed=run.seed,
         torch=torch.__version__,
         devices=tuple(d for d in run.devices if devices.is_available(d)),
@@ -245,7 +246,7 @@ def assemble(
     device is absent is worth nothing either way. A record without a status (the
     test never finished) counts as failed.
     """
-    file = _display(learner_path(run.target, ex))
+    file = shown_path(learner_path(run.target, ex))
     grader = run.grader_for(ex)
 
     def broken(message: str) -> ExerciseResult:
@@ -307,10 +308,3 @@ def assemble(
         file=file,
         message=message,
     )
-
-
-def _display(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)

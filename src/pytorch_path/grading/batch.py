@@ -97,6 +97,15 @@ def shard_of(name: str, count: int) -> int:
     return int.from_bytes(digest[:8], "big") % count
 
 
+def selected(submissions: Sequence[Path], settings: GradeSettings) -> list[tuple[int, str]]:
+    """``(index, report name)`` of each submission this run grades (those of its shard)."""
+    return [
+        (i, name)
+        for i, name in enumerate(unique_names(submissions))
+        if settings.shard is None or shard_of(name, settings.shard[1]) == settings.shard[0]
+    ]
+
+
 def graders_version(settings: GradeSettings) -> str:
     """A fingerprint of what grades a batch: the selected graders and reference solutions."""
     digest = hashlib.sha256()
@@ -113,7 +122,7 @@ def grade(
     submissions: Sequence[Path],
     *,
     settings: GradeSettings,
-    jobs: int = 1,
+    jobs: int | None = None,
     on_result: Callable[[Results], None] | None = None,
     on_start: Callable[[str], None] | None = None,
 ) -> list[Results]:
@@ -121,23 +130,21 @@ def grade(
 
     Results come back in the order of ``submissions`` (only those of ``settings.shard``);
     ``on_start`` is called with a submission's name as its grading starts and ``on_result``
-    with its results as it finishes. Raises ``SandboxUnavailableError`` up front when the
+    with its results as it finishes. ``jobs`` overrides ``settings.jobs`` (and is
+    validated the same way). Raises ``SandboxUnavailableError`` up front when the
     requested isolation cannot be had.
     """
+    import dataclasses
     from concurrent.futures import ThreadPoolExecutor
 
     from pytorch_path.sandbox import become_subreaper
 
-    if jobs < 1:
-        raise ValueError("--jobs must be at least 1")
+    if jobs is not None:
+        settings = dataclasses.replace(settings, jobs=jobs)  # validated by GradeSettings
     isolation = settings.isolation()
     expected = collect_expected(settings)
-    all_names = unique_names(submissions)
-    chosen = [
-        i for i, name in enumerate(all_names)
-        if settings.shard is None or shard_of(name, settings.shard[1]) == settings.shard[0]
-    ]  # fmt: skip
-    names = {i: all_names[i] for i in chosen}
+    names = dict(selected(submissions, settings))
+    chosen = list(names)
     version = graders_version(settings)
     from pytorch_path.sandbox import children
 
@@ -171,7 +178,7 @@ def grade(
         return results
 
     try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
             return list(pool.map(one, chosen))
     finally:
         shutil.rmtree(batch, ignore_errors=True)

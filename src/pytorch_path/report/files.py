@@ -37,15 +37,32 @@ def write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def write_reports(results: Results, folder: Path, formats: Sequence[str]) -> list[Path]:
-    """Write one submission's reports into ``folder``; return the files written."""
+def parse_formats(formats: str | Sequence[str]) -> tuple[str, ...]:
+    """The report formats named in ``formats`` (``"json,csv"`` or a list), in order, once each.
+
+    Raises ``ValueError`` with the sentence the CLI prints for an unknown or empty list.
+    """
+    names = formats.split(",") if isinstance(formats, str) else list(formats)
+    chosen = tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
+    unknown = [name for name in chosen if name not in FORMATS]
+    if unknown or not chosen:
+        shown = formats if isinstance(formats, str) else ",".join(formats)
+        raise ValueError(f"--format {shown}: use some of {', '.join(FORMATS)}, comma-separated")
+    return chosen
+
+
+def write_submission_reports(
+    results: Results, out: Path, formats: str | Sequence[str]
+) -> list[Path]:
+    """Write one submission's reports into ``out/<its name>/``; return the files written."""
+    folder = out / results.name
     written = []
     renderers = {
         "json": lambda: render_json(results),
         "gradescope": lambda: render_gradescope(results),
         "junit": lambda: render_junit(results, name=results.name),
     }
-    for fmt in formats:
+    for fmt in parse_formats(formats):
         if fmt in SUBMISSION_FILES:
             path = folder / SUBMISSION_FILES[fmt]
             write_atomic(path, renderers[fmt]())
@@ -54,14 +71,56 @@ def write_reports(results: Results, folder: Path, formats: Sequence[str]) -> lis
 
 
 def write_batch_reports(
-    all_results: Sequence[Results], out: Path, formats: Sequence[str]
+    all_results: Sequence[Results], out: Path, formats: str | Sequence[str]
 ) -> list[Path]:
-    """Write the batch-wide reports (gradebook, summary) under ``out``."""
+    """Write the batch-wide reports (gradebook, summary) under ``out``; return the files."""
+    chosen = parse_formats(formats)
     written = []
-    if "csv" in formats:
+    if "csv" in chosen:
         write_atomic(out / BATCH_FILES["csv"], render_gradebook(all_results))
         written.append(out / BATCH_FILES["csv"])
-    if "md" in formats:
+    if "md" in chosen:
         write_atomic(out / BATCH_FILES["md"], render_summary(all_results))
         written.append(out / BATCH_FILES["md"])
     return written
+
+
+def write_reports(
+    all_results: Sequence[Results], out: Path, formats: str | Sequence[str]
+) -> list[Path]:
+    """Write every report of a batch under ``out``: each submission's folder, then the batch's."""
+    chosen = parse_formats(formats)
+    written = []
+    for results in all_results:
+        written += write_submission_reports(results, out, chosen)
+    return written + write_batch_reports(all_results, out, chosen)
+
+
+class BatchReports:
+    """A batch's reports, kept current as submissions finish (an interrupted batch keeps them).
+
+    ``add`` is safe to call from several threads; ``finish`` rewrites the batch files for
+    the final list, in its order, also when the list is empty.
+    """
+
+    def __init__(self, out: Path, formats: str | Sequence[str]) -> None:
+        """Write into ``out`` (created) in ``formats``; refuses unknown formats at once."""
+        import threading
+
+        self.out = out
+        self.formats = parse_formats(formats)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._finished: list[Results] = []
+
+    def add(self, results: Results) -> None:
+        """A submission finished: write its reports and refresh the batch files."""
+        with self._lock:
+            write_submission_reports(results, self.out, self.formats)
+            self._finished.append(results)
+            write_batch_reports(self._finished, self.out, self.formats)
+
+    def finish(self, all_results: Sequence[Results]) -> list[Path]:
+        """Write the batch files for ``all_results``; return them."""
+        with self._lock:
+            return write_batch_reports(all_results, self.out, self.formats)

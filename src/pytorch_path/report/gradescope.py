@@ -3,7 +3,9 @@
 Top level: ``score``, ``output``, ``visibility``, ``execution_time`` and
 ``tests``; each test has ``name``, ``score``, ``max_score``, ``status``
 (``passed``/``failed``), ``output`` and ``visibility``. Tests skipped because a
-device is absent are left out: they are worth nothing.
+device is absent are left out: they are worth nothing. Per exercise, the tests'
+``max_score`` values add up exactly to its points and their ``score`` values to what
+it earned (rounding goes to the last test), so the top-level ``score`` is their sum.
 """
 
 from __future__ import annotations
@@ -15,32 +17,42 @@ from typing import Any
 from pytorch_path.results import STATUS_LABELS, Results, Status
 
 
+def _shares(values: list[float], total: float) -> list[float]:
+    """``values`` rounded to 4 places, the last one taking the rounding so they sum to ``total``."""
+    rounded = [round(v, 4) for v in values]
+    if rounded:
+        rounded[-1] = round(round(total, 4) - sum(rounded[:-1]), 4)
+    return rounded
+
+
 def gradescope_dict(results: Results, *, visibility: str = "visible") -> dict[str, Any]:
     """The results as Gradescope's ``results.json`` structure."""
     tests: list[dict[str, Any]] = []
     for ex in results.exercises:
-        if not ex.tests:
+        counted = [test for test in ex.tests if not test.device_skip]
+        max_scores = _shares([test.points_possible for test in counted], ex.points_possible)
+        earned = [0.0 if ex.points_earned == 0 else test.points_earned for test in counted]
+        scores = _shares(earned, ex.points_earned)
+        if not counted:  # it did not load, or every test was skipped for an absent device
             tests.append(
                 {
                     "name": f"{ex.id} {ex.title}",
                     "score": 0.0,
                     "max_score": round(ex.points_possible, 4),
                     "status": "failed",
-                    "output": ex.message,
+                    "output": ex.message or f"{ex.id}: no test could run here",
                     "visibility": visibility,
                 }
             )
-        for test in ex.tests:
-            if test.device_skip:
-                continue
+        for test, score, max_score in zip(counted, scores, max_scores, strict=True):
             output = test.headline
             if test.status is not Status.PASSED:
                 output = f"{test.headline}\n[{STATUS_LABELS[test.status]}] {test.message}"
             tests.append(
                 {
                     "name": f"{ex.id} {ex.title} · {test.name}",
-                    "score": round(test.points_earned, 4),
-                    "max_score": round(test.points_possible, 4),
+                    "score": score,
+                    "max_score": max_score,
                     "status": "passed" if test.status is Status.PASSED else "failed",
                     "output": output,
                     "visibility": visibility,
@@ -55,7 +67,7 @@ def gradescope_dict(results: Results, *, visibility: str = "visible") -> dict[st
         lines.insert(0, f"Grading ended early: {results.grading_status}.")
     lines.append(f"seed {results.seed}; torch {results.torch}")
     return {
-        "score": round(results.points_earned, 4),
+        "score": round(sum(test["score"] for test in tests), 4),
         "output": "\n".join(lines),
         "visibility": visibility,
         "execution_time": round(sum(ex.duration_s for ex in results.exercises), 3),
