@@ -25,3 +25,16 @@ def test_with_roadmap_replaces_only_the_section() -> None:
     assert with_roadmap(readme, "new\n") == f"intro\n{START}\nnew\n{END}\noutro\n"
     with pytest.raises(ValueError):
         with_roadmap("no markers", "x")
+
+
+def test_write_roadmap_says_whether_it_changed_anything(mini_copy: Project) -> None:
+    from pytorch_path.roadmap import roadmap_is_current, write_roadmap
+
+    mini_copy.readme.write_text(f"# mini\n{START}\nold\n{END}\n", encoding="utf-8")
+    assert not roadmap_is_current(mini_copy)
+    assert write_roadmap(mini_copy) is True
+    assert roadmap_is_current(mini_copy)
+    assert write_roadmap(mini_copy) is False
+    mini_copy.readme.write_text("no markers\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="no roadmap markers"):
+        write_roadmap(mini_copy)

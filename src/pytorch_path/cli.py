@@ -388,21 +388,20 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 def cmd_roadmap(args: argparse.Namespace) -> int:
     """``roadmap``: print the roadmap (``--write`` updates the README's section)."""
-    from pytorch_path.roadmap import roadmap_markdown, with_roadmap
+    from pytorch_path.roadmap import roadmap_markdown, write_roadmap
 
     project = _project()
-    text = roadmap_markdown(project)
-    if args.write:
-        readme = project.readme
-        try:
-            readme.write_text(
-                with_roadmap(readme.read_text(encoding="utf-8"), text), encoding="utf-8"
-            )
-        except ValueError as exc:
-            fail(str(exc))
-        console.print(f"updated the roadmap in {shown_path(readme)}")
-    else:
-        sys.stdout.write(text)
+    if not args.write:
+        sys.stdout.write(roadmap_markdown(project))
+        return EXIT_OK
+    try:
+        changed = write_roadmap(project)
+    except ValueError as exc:
+        fail(str(exc))
+    readme = shown_path(project.readme)
+    console.print(
+        f"updated the roadmap in {readme}" if changed else f"the roadmap in {readme} is up to date"
+    )
     return EXIT_OK
 
 

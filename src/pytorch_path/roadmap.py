@@ -59,3 +59,21 @@ def with_roadmap(readme_text: str, roadmap: str) -> str:
     head, rest = readme_text.split(START, 1)
     tail = rest.split(END, 1)[1]
     return f"{head}{START}\n{roadmap}{END}{tail}"
+
+
+def roadmap_is_current(project: Project) -> bool:
+    """Whether the README's roadmap section equals what the manifests generate."""
+    return readme_section(project.readme.read_text(encoding="utf-8")) == roadmap_markdown(project)
+
+
+def write_roadmap(project: Project) -> bool:
+    """Rewrite the README's roadmap section from the manifests; True when the file changed.
+
+    Raises ``ValueError`` when the README has no roadmap markers.
+    """
+    text = project.readme.read_text(encoding="utf-8")
+    updated = with_roadmap(text, roadmap_markdown(project))
+    if updated == text:
+        return False
+    project.readme.write_text(updated, encoding="utf-8")
+    return True
