@@ -113,3 +113,17 @@ def test_the_view_shows_percentages_and_what_is_next(mini: Project, tmp_path: Pa
     console = Console(record=True, width=120, color_system=None)
     render_progress(console, [], target="ws", next_exercise=None)
     assert "Every exercise has passed" in console.export_text()
+
+
+def test_a_second_corruption_keeps_the_first_copy(tmp_path: Path) -> None:
+    path = tmp_path / FOLDER / FILENAME
+    path.parent.mkdir()
+    for content in ("first {", "second {", "third {"):
+        path.write_text(content)
+        assert Progress.load(tmp_path).warning
+    kept = {p.name: p.read_text() for p in path.parent.iterdir()}
+    assert kept == {
+        "progress.json.corrupt": "first {",
+        "progress.json.corrupt.2": "second {",
+        "progress.json.corrupt.3": "third {",
+    }

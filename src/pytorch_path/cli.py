@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -29,11 +28,12 @@ from pytorch_path.curriculum import (
 )
 from pytorch_path.devices import TEST_ORDER
 from pytorch_path.report.files import FORMATS
+from pytorch_path.report.terminal import make_console
 from pytorch_path.results import Results
 from pytorch_path.text import shown_path
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = make_console()
+err_console = make_console(stderr=True)
 
 EXIT_OK, EXIT_NOT_PASSED, EXIT_USAGE = 0, 1, 2
 
@@ -158,25 +158,29 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """``list``: the exercises of a selection, without running anything."""
+    """``list``: the exercises of a selection, per stage, without running anything.
+
+    Each stage's folder heads its table and the file column holds whole file names
+    (never cut), so every path can be copied as shown.
+    """
     project = _project()
     try:
         exercises = select(project.stages, args.selection)
     except SelectionError as exc:
         fail(str(exc))
-    table = Table(show_edge=False, header_style="bold", pad_edge=False)
-    for column in ("", "id", "exercise", "tier", "points", "file"):
-        table.add_column(column, no_wrap=column in ("", "id", "points"))
-    for ex in exercises:
-        table.add_row(
-            TIERS[ex.tier],
-            ex.id,
-            ex.title,
-            ex.tier,
-            f"{ex.points:g}",
-            shown_path(project.stub_path(ex)),
-        )
-    console.print(table)
+    for stage in project.stages:
+        chosen = [ex for ex in exercises if ex.stage == stage.number]
+        if not chosen:
+            continue
+        folder = shown_path(project.stub_path(chosen[0]).parent)
+        console.print(f"[bold]Stage {stage.number} · {stage.title}[/]  [cyan]{folder}/[/]")
+        table = Table(show_edge=False, header_style="bold", pad_edge=False)
+        for column in ("", "id", "exercise", "points", "file"):
+            table.add_column(column, no_wrap=column != "exercise")
+        for ex in chosen:
+            table.add_row(TIERS[ex.tier], ex.id, ex.title, f"{ex.points:g}", ex.filename)
+        console.print(table)
+        console.print()
     return EXIT_OK
 
 
@@ -194,6 +198,9 @@ def _exercise_and_target(args: argparse.Namespace) -> tuple[Project, Exercise, P
 
 def cmd_hint(args: argparse.Namespace) -> int:
     """``hint ID``: the next hint not yet seen (``--all``: every hint), gentle first."""
+    from rich.markdown import Markdown
+    from rich.padding import Padding
+
     from pytorch_path.curriculum import learner_path
     from pytorch_path.learn import next_hints
 
@@ -205,7 +212,7 @@ def cmd_hint(args: argparse.Namespace) -> int:
     )
     hints = next_hints(ex, target, show_all=args.all)
     for hint in hints:
-        console.print(f"  [bold]{hint.number}/{hint.total}.[/] {hint.text}")
+        console.print(Padding(Markdown(f"**{hint.number}/{hint.total}.** {hint.text}"), (0, 2)))
     if not args.all and hints[-1].number < hints[-1].total:
         console.print(f"[dim]run it again for hint {hints[-1].number + 1}; --all shows them all[/]")
     stage = project.stage(ex.stage)
@@ -353,37 +360,60 @@ def cmd_lesson(args: argparse.Namespace) -> int:
         text = lesson_text(project, args.stage, args.lang)
     except (LearnError, SelectionError) as exc:
         fail(str(exc))
-    console.print(Markdown(text, code_theme="monokai"))
+    lesson = Markdown(text, code_theme="monokai")
+    if console.is_terminal and not args.no_pager:
+        with console.pager(styles=True):  # the learner's $PAGER (less -R), scrolled at will
+            console.print(lesson)
+    else:
+        console.print(lesson)
     return EXIT_OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """``doctor``: Python, torch and torchvision versions, and the devices present."""
-    import platform
+    """``doctor``: versions of Python and the libraries, and the devices present.
 
-    import torch
+    Versions come from the installed packages' metadata; only torch is imported (to
+    find the devices). ``--imports`` also imports every other library, to catch a
+    broken install.
+    """
+    import importlib
+    import platform
+    from importlib import metadata
 
     from pytorch_path import devices
 
-    try:
-        import torchvision
-
-        vision = torchvision.__version__
-    except Exception as exc:  # a broken torchvision install is worth reporting, not crashing on
-        vision = f"not importable ({type(exc).__name__}: {exc})"
     table = Table(show_header=False, show_edge=False, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
     table.add_row("pytorch-path", __version__)
     table.add_row("python", f"{platform.python_version()} ({sys.executable})")
-    table.add_row("torch", torch.__version__)
-    table.add_row("torchvision", vision)
+    for package, module in DOCTOR_PACKAGES:
+        try:
+            version = metadata.version(package)
+            if args.imports:
+                importlib.import_module(module)
+        except metadata.PackageNotFoundError:
+            version = "[red]not installed[/] (run `make setup`)"
+        except Exception as exc:  # a broken install is worth reporting, not crashing on
+            version = f"[red]installed but not importable[/] ({type(exc).__name__}: {exc})"
+        table.add_row(package, version)
     for name, description in devices.describe_devices():
         style = "dim" if description.startswith("absent") else ""
         table.add_row(f"device {name}", Text(description, style=style))
     table.add_row("preferred", str(devices.preferred_device()))
     console.print(table)
     return EXIT_OK
+
+
+#: (distribution, module) pairs ``doctor`` reports, in order.
+DOCTOR_PACKAGES = (
+    ("torch", "torch"),
+    ("torchvision", "torchvision"),
+    ("numpy", "numpy"),
+    ("pytest", "pytest"),
+    ("rich", "rich"),
+    ("torchinfo", "torchinfo"),
+)
 
 
 def cmd_roadmap(args: argparse.Namespace) -> int:
@@ -581,9 +611,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lesson", help="read a stage's lesson in the terminal")
     p.add_argument("stage", type=int, help="stage number, e.g. 2")
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="en (default) or zh (中文)")
+    p.add_argument("--no-pager", action="store_true", help="print it all instead of paging")
     p.set_defaults(func=cmd_lesson)
 
     p = sub.add_parser("doctor", help="show versions and the devices present")
+    p.add_argument(
+        "--imports", action="store_true", help="also import every library (slower; finds breakage)"
+    )
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("roadmap", help="print the roadmap table generated from the manifests")

@@ -4,7 +4,8 @@ Per exercise: the last status, when it first passed, how many times it was
 checked, how many hints were shown, and whether the reference solution was
 seen. ``check`` and ``watch`` update it; ``hint`` and ``solution`` read and
 update it. A corrupt or hand-edited file is reported, kept aside as
-``progress.json.corrupt``, and rebuilt: it never stops a command.
+``progress.json.corrupt`` (then ``.corrupt.2``, ``.corrupt.3``: an earlier copy is never
+overwritten), and rebuilt: it never stops a command.
 
 This module must not import torch.
 """
@@ -28,6 +29,15 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 FOLDER = ".pytorch_path"
 FILENAME = "progress.json"
+
+
+def _free_name(path: Path) -> Path:
+    """``path`` if nothing is there, else ``path.2``, ``path.3``, …: an earlier copy is kept."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate
 
 
 def _now() -> str:
@@ -118,7 +128,7 @@ class Progress:
                 raise ValueError("'exercises' is not an object")
             progress.exercises = {str(k): ExerciseProgress.from_dict(v) for k, v in entries.items()}
         except (OSError, ValueError, UnicodeDecodeError) as exc:
-            aside = path.with_name(FILENAME + ".corrupt")
+            aside = _free_name(path.with_name(FILENAME + ".corrupt"))
             try:
                 path.replace(aside)
                 kept = f"; the old file is kept as {aside}"

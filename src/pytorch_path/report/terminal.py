@@ -7,7 +7,10 @@ file to open and the hint command. Tracebacks only with ``verbose``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+import sys
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
@@ -20,6 +23,57 @@ from pytorch_path.statuses import STATUS_LABELS, Status
 
 if TYPE_CHECKING:
     from pytorch_path.results import ExerciseResult, Results
+
+_TRAILING = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)(?=\n)")
+
+
+class TrimmedStream:
+    """A text stream that drops the spaces rich pads each line with, before each newline.
+
+    The stream written to is looked up on every write (``sys.stdout`` by default), so
+    output captured by a test or redirected later still arrives. Spaces at the end of
+    one write are held back until the next write shows whether a newline follows.
+    """
+
+    def __init__(self, target: Callable[[], IO[str]] = lambda: sys.stdout) -> None:
+        """Write to whatever ``target()`` returns at the time of each write."""
+        self._target = target
+        self._held = ""
+
+    def write(self, text: str) -> int:
+        """Write ``text`` without the blanks that end its lines."""
+        text = self._held + text
+        body = text.rstrip(" \t")
+        self._held = text[len(body) :]
+        self._target().write(_TRAILING.sub(r"\1", body))
+        return len(text)
+
+    def flush(self) -> None:
+        """Write what is held back and flush the stream."""
+        if self._held:
+            self._target().write(self._held)
+            self._held = ""
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        """Whether the stream is a terminal (rich decides colours and live displays by it)."""
+        return bool(getattr(self._target(), "isatty", lambda: False)())
+
+    def fileno(self) -> int:
+        """The stream's file descriptor (rich asks it for the terminal size)."""
+        return int(self._target().fileno())
+
+    @property
+    def encoding(self) -> str:
+        """The stream's encoding."""
+        return str(getattr(self._target(), "encoding", None) or "utf-8")
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """The CLI's console: no highlighting, and no line padded with trailing spaces."""
+    stream = TrimmedStream((lambda: sys.stderr) if stderr else (lambda: sys.stdout))
+    return Console(file=stream, highlight=False)  # type: ignore[arg-type]
+
 
 #: Icon and colour of each status.
 STATUS_STYLE: dict[Status, tuple[str, str]] = {
