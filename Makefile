@@ -46,13 +46,13 @@ test-fast:
 	$(BIN)/python -m pytest -m "not slow"
 
 lint:
-	$(BIN)/ruff check src tests graders solutions curriculum scripts
-	$(BIN)/ruff format --check src tests graders solutions curriculum scripts
+	$(BIN)/ruff check src tests graders solutions curriculum scripts hatch_build.py
+	$(BIN)/ruff format --check src tests graders solutions curriculum scripts hatch_build.py
 	$(BIN)/mypy
 
 format:
-	$(BIN)/ruff format src tests graders solutions curriculum scripts
-	$(BIN)/ruff check --fix src tests graders solutions curriculum scripts
+	$(BIN)/ruff format src tests graders solutions curriculum scripts hatch_build.py
+	$(BIN)/ruff check --fix src tests graders solutions curriculum scripts hatch_build.py
 
 bench:
 	$(BIN)/python scripts/bench.py

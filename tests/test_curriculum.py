@@ -191,3 +191,41 @@ def test_exercise_numbers_sort_numerically() -> None:
 def test_locate_finds_the_checkout_from_a_subfolder(project: Project) -> None:
     found = Project.locate(project.root / "src" / "pytorch_path")
     assert found.root == project.root
+
+
+MINI = Path(__file__).resolve().parent / "fixtures" / "mini_curriculum"
+
+
+def test_search_roots_order(tmp_path: Path) -> None:
+    """Around ``start`` first, then above the package (editable checkout), the bundle last."""
+    from pytorch_path.curriculum import BUNDLE_DIR
+
+    start = tmp_path / "a"
+    start.mkdir()
+    roots = list(Project.search_roots(start))
+    package = Path(__file__).resolve().parents[1] / "src" / "pytorch_path"
+    assert roots[:2] == [start.resolve(), tmp_path.resolve()]
+    assert roots.index(package.parents[1]) > roots.index(Path(tmp_path.anchor))
+    assert roots[-1] == BUNDLE_DIR
+    assert len(roots) == len(set(roots))
+
+
+def test_the_checkout_around_the_start_wins_over_the_package_checkout() -> None:
+    """The fixture project sits inside this checkout: from inside it, it is found first."""
+    assert Project.locate(MINI / "curriculum").root == MINI
+    assert Project.is_root(MINI) and not Project.is_root(MINI / "curriculum")
+
+
+def test_locate_falls_back_to_the_package_checkout(tmp_path: Path) -> None:
+    assert Project.locate(tmp_path).root == Path(__file__).resolve().parents[1]
+
+
+def test_search_roots_skip_a_removed_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    roots = list(Project.search_roots())
+    assert roots and gone not in roots

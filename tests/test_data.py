@@ -69,13 +69,39 @@ def test_data_dir_is_the_repo_data_folder() -> None:
 
 
 def test_data_dir_found_from_cwd(monkeypatch: pytest.MonkeyPatch, data_copy: Path) -> None:
-    """Upward search from cwd is the fallback; the package's own location wins when it has data/."""
-    monkeypatch.chdir(data_copy)
+    """The checkout around the working directory comes first, as for ``Project.locate``."""
+    deeper = data_copy.parent / "a" / "b"
+    deeper.mkdir(parents=True)
+    monkeypatch.chdir(deeper)
+    assert data.data_dir() == data_copy.resolve()
+
+
+def test_data_dir_falls_back_to_the_package_checkout(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No data/ around the working directory: the checkout this package lives in."""
+    monkeypatch.chdir(tmp_path)
     assert data.data_dir().resolve() == REPO_DATA.resolve()
-    assert data._search_data_dir(data_copy / "deeper") == data_copy
+
+
+def test_data_dir_follows_the_project_search_order(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """data_dir takes the first of Project.search_roots whose data/ holds checksums.json."""
+    from pytorch_path.curriculum import BUNDLE_DIR, Project
+
+    monkeypatch.chdir(tmp_path)
+    roots = list(Project.search_roots())
+    assert roots[0] == tmp_path.resolve()
+    assert roots[-1] == BUNDLE_DIR
+    assert len(roots) == len(set(roots))
+    first = next(r for r in roots if (r / "data" / "checksums.json").is_file())
+    assert data.data_dir() == first / "data"
 
 
 def test_env_var_overrides_data_dir(monkeypatch: pytest.MonkeyPatch, data_copy: Path) -> None:
+    """$PYTORCH_PATH_DATA wins, even over the checkout around the working directory."""
+    monkeypatch.chdir(ROOT)
     monkeypatch.setenv(data.DATA_ENV_VAR, str(data_copy))
     assert data.data_dir() == data_copy
     images, _ = data.load_digits()

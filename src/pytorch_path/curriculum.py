@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+# BUNDLE_DIR (where an installed wheel keeps its copy of curriculum/, graders/, solutions/
+# and data/) is re-exported: it belongs to the search order, which lives in locations.
+from pytorch_path.locations import BUNDLE_DIR as BUNDLE_DIR
+from pytorch_path.locations import candidate_roots
 
 #: The difficulty tiers, in order, with the emoji that stands for each.
 TIERS: dict[str, str] = {
@@ -29,8 +34,6 @@ TIERS: dict[str, str] = {
 }
 
 FORMAT_VERSION = 1
-#: Where an installed wheel keeps its copy of curriculum/, graders/, solutions/ and data/.
-BUNDLE_DIR = Path(__file__).resolve().parent / "_bundle"
 _STAGE_KEYS = {"format_version", "stage", "title", "exercises"}
 _REQUIRED_STAGE_KEYS = _STAGE_KEYS
 _EXERCISE_KEYS = {
@@ -170,26 +173,41 @@ class Project:
         """The project README, whose roadmap section is generated."""
         return self.root / "README.md"
 
+    @staticmethod
+    def search_roots(start: Path | None = None) -> Iterator[Path]:
+        """The folders where the course is looked for, in the one search order.
+
+        ``start`` (default: the working directory) and every folder above it; then
+        every folder above this package (the checkout of an editable install); then
+        :data:`BUNDLE_DIR` (an installed wheel). :meth:`locate` takes the first that
+        is a project, :func:`pytorch_path.data.data_dir` the first with a data folder
+        (see :func:`pytorch_path.locations.candidate_roots`, which both use).
+        """
+        return candidate_roots(start)
+
+    @staticmethod
+    def is_root(folder: Path) -> bool:
+        """Whether ``folder`` holds ``curriculum/stage*_*/stage.yaml`` and ``graders/``."""
+        return (
+            any((folder / "curriculum").glob("stage*_*/stage.yaml"))
+            and (folder / "graders").is_dir()
+        )
+
     @classmethod
     def locate(cls, start: Path | None = None) -> Project:
-        """Find the project from ``start`` (default: the working directory) upwards.
+        """The first project in :meth:`search_roots` order.
 
-        Falls back to the checkout this package was installed from in editable mode.
+        So: the checkout around ``start`` (default: the working directory), else the
+        checkout this package was installed from in editable mode, else the copy an
+        installed wheel carries.
         """
-        candidates: list[Path] = []
-        here = (start or Path.cwd()).resolve()
-        candidates.extend([here, *here.parents])
-        candidates.extend(Path(__file__).resolve().parents)
-        candidates.append(BUNDLE_DIR)  # an installed wheel carries the curriculum
-        for folder in candidates:
-            if (
-                any((folder / "curriculum").glob("stage*_*/stage.yaml"))
-                and (folder / "graders").is_dir()
-            ):
+        for folder in cls.search_roots(start):
+            if cls.is_root(folder):
                 return cls(folder)
+        where = start if start is not None else "the working directory"
         raise ProjectNotFoundError(
             "could not find a pytorch-path checkout (a folder with curriculum/ and graders/) "
-            f"in {here} or above; run the command from inside your clone"
+            f"in {where} or above, nor an installed copy; run the command from inside your clone"
         )
 
     @cached_property

@@ -6,8 +6,10 @@ Nothing here downloads anything.
 in ``data/checksums.json``; a loader verifies the file against that list before it
 reads a byte of it (:func:`verify_file`) and raises :class:`DataChecksumError` on a
 mismatch. The folder is found by :func:`data_dir`: ``$PYTORCH_PATH_DATA`` when set,
-else the first ``data/`` folder holding ``checksums.json`` above this file or above
-the current working directory.
+else the ``data/`` of the first folder, in the one search order that
+:class:`~pytorch_path.curriculum.Project` uses too (the checkout around the working
+directory, the checkout of an editable install, an installed wheel's bundle), whose
+``data/`` holds ``checksums.json``.
 
 **Synthetic data.** Every generator takes ``seed`` (an ``int``, or a CPU
 ``torch.Generator`` such as the grader's ``seed.generator()``), draws every number
@@ -38,6 +40,8 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 import torch
+
+from pytorch_path.locations import candidate_roots
 
 __all__ = [
     "DATA_DIR",
@@ -112,22 +116,22 @@ class DataChecksumError(RuntimeError):
 # --------------------------------------------------------------------------- data folder
 
 
-def _search_data_dir(start: Path) -> Path | None:
-    """Find the first ``data/`` folder holding ``checksums.json`` at or above ``start``."""
-    for folder in (start, *start.parents):
-        candidate = folder / "data"
-        if (candidate / CHECKSUMS_FILE).is_file():
-            return candidate
-    return None
+def _holds_data(root: Path) -> bool:
+    """Whether ``root/data`` is a data folder (it holds ``checksums.json``)."""
+    return (root / "data" / CHECKSUMS_FILE).is_file()
 
 
 def data_dir() -> Path:
     """Return the folder that holds the shipped data, resolved now.
 
-    In order: ``$PYTORCH_PATH_DATA`` when set (it must be an existing folder); else
-    the first ``data/`` folder that holds ``checksums.json``, looking upward from
-    this module's own file (a checkout or an editable install) and then upward
-    from the current working directory.
+    ``$PYTORCH_PATH_DATA`` when set (it must be an existing folder) wins. Otherwise
+    ``data/`` of the first folder, in the search order of
+    :func:`pytorch_path.locations.candidate_roots` (the one ``Project.locate`` uses),
+    whose ``data/`` holds ``checksums.json``:
+
+    1. the working directory and every folder above it (the checkout you work in);
+    2. every folder above this package (the checkout of an editable install);
+    3. the bundle an installed wheel carries (``pytorch_path/_bundle``).
 
     Raises:
         DataNotFoundError: ``$PYTORCH_PATH_DATA`` names no folder, or no data folder was found.
@@ -139,16 +143,13 @@ def data_dir() -> Path:
         if not folder.is_dir():
             raise DataNotFoundError(f"${DATA_ENV_VAR}={override!r} is not a folder")
         return folder
-    here = Path(__file__).resolve().parent
-    # _bundle/ holds the curriculum and data inside an installed wheel.
-    for start in (here / "_bundle", here, Path.cwd().resolve()):
-        found = _search_data_dir(start)
-        if found is not None:
-            return found
+    for root in candidate_roots():
+        if _holds_data(root):
+            return root / "data"
     raise DataNotFoundError(
         f"could not find the data folder (a data/ folder holding {CHECKSUMS_FILE}) above "
-        f"{Path(__file__).resolve().parent} or above {Path.cwd()}; run from inside the "
-        f"pytorch-path checkout, or set ${DATA_ENV_VAR} to the folder"
+        f"the working directory, above {Path(__file__).resolve().parent}, or in an installed "
+        f"bundle; run from inside the pytorch-path checkout, or set ${DATA_ENV_VAR} to the folder"
     )
 
 
