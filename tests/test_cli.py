@@ -30,6 +30,26 @@ def test_check_passes_exit_zero(in_mini: Project, capsys) -> None:
     code, out, _ = run(capsys, "check", "1.1", "--target", "learner", "--seed", "3")
     assert code == 0
     assert "passed" in out and "Points 4/4" in out and "replay with --seed 3" in out
+    assert "next: 🌿 1.2 An exercise the learner got wrong — `pytorch-path check 1.2`" in out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "1.2", "--target", "learner", "--seed", "3"],
+        ["check", "1.4", "--target", "learner", "--seed", "3", "-v"],
+        ["list"],
+        ["hint", "1.2", "--all"],
+        ["progress", "--target", "learner"],
+        ["lesson", "1"],
+        ["doctor"],
+    ],
+)
+def test_no_line_ends_in_spaces(in_mini: Project, capsys, argv) -> None:
+    _, out, err = run(capsys, *argv)
+    assert out.strip()
+    for line in (out + err).splitlines():
+        assert line == line.rstrip(), f"{argv}: trailing blanks in {line!r}"
 
 
 def test_check_failures_exit_one_and_explain(in_mini: Project, capsys) -> None:

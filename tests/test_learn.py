@@ -184,9 +184,17 @@ def test_watch_moves_on_after_a_pass(mini_copy: Project) -> None:
     seen: list[tuple[str, Status]] = []
     fixed = target / "stage1_mini" / "ex02_fails.py"
 
+    failed_once = threading.Event()
+
     def learner_saves() -> None:
-        time.sleep(0.8)
+        failed_once.wait(30)  # the learner reads the failure, then fixes the file
+        time.sleep(0.1)
         fixed.write_text(fixed.read_text().replace("return x + x + 1", "return x + x"))
+
+    def on_result(results, ex) -> None:
+        seen.append((ex.id, results.exercises[0].status))
+        if results.exercises[0].status is Status.FAILED:
+            failed_once.set()
 
     thread = threading.Thread(target=learner_saves)
     thread.start()
@@ -198,7 +206,7 @@ def test_watch_moves_on_after_a_pass(mini_copy: Project) -> None:
         seed=1,
         poll_s=0.05,
         stop_after_s=30,
-        on_result=lambda r, ex: seen.append((ex.id, r.exercises[0].status)),
+        on_result=on_result,
     )
     thread.join()
     assert seen == [("1.1", Status.PASSED), ("1.2", Status.FAILED), ("1.2", Status.PASSED)]
@@ -239,3 +247,60 @@ def test_notebook_api(mini_copy: Project, monkeypatch) -> None:
     hints = pytorch_path.hint("1.6", target="learner")
     assert str(hints) == "1.6 hint 1/1: Multiply by two, then by three."
     assert "**1.6 · hint 1/1**" in hints._repr_markdown_()
+
+
+def test_one_save_in_several_writes_is_one_recheck(mini_copy: Project) -> None:
+    target = learner_dir(mini_copy)
+    seen: list[Status] = []
+    fixed = target / "stage1_mini" / "ex02_fails.py"
+    good = fixed.read_text().replace("return x + x + 1", "return x + x")
+
+    checked = threading.Event()
+
+    def editor_saves() -> None:
+        checked.wait(30)
+        time.sleep(0.1)
+        fixed.write_text("")  # truncate, then write in two steps, as some editors do
+        time.sleep(0.05)
+        fixed.write_text(good[: len(good) // 2])
+        time.sleep(0.05)
+        fixed.write_text(good)
+
+    thread = threading.Thread(target=editor_saves)
+    thread.start()
+    watch("1.2", project=mini_copy, target=target, seed=1, poll_s=0.02, settle_s=0.3,
+          stop_after_s=30, on_result=lambda r, ex: (seen.append(r.exercises[0].status),
+                                                     checked.set()))  # fmt: skip
+    thread.join()
+    assert seen == [Status.FAILED, Status.PASSED]
+
+
+def test_watch_cli_keeps_the_pass_line_and_names_what_is_next(
+    mini_copy: Project, monkeypatch, capsys
+) -> None:
+    from pytorch_path.cli import main
+
+    target = learner_dir(mini_copy)
+    stub = target / "stage1_mini" / "ex03_untouched.py"
+    solved = (target / "stage1_mini" / "ex01_passes.py").read_text()
+
+    def learner_solves() -> None:
+        for _ in range(600):  # until watch has checked the untouched 1.3 once
+            if "1.3" in (Progress.load(target).exercises):
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)
+        stub.write_text(solved)
+
+    monkeypatch.chdir(mini_copy.root)
+    thread = threading.Thread(target=learner_solves)
+    thread.start()
+    code = main(["watch", "1.1,1.3", "--target", str(target), "--seed", "1"])
+    thread.join()
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "✔ 1.1 passed — next: 1.3 An exercise not started" in " ".join(out.split())
+    assert "then save the file: it is checked again." in " ".join(out.split())
+    assert "run this again" not in out
+    assert "✔ 1.3 passed — that was the last exercise" in " ".join(out.split())
+    assert out.count("pytorch-path watch 1.3") == 2  # one check before the save, one after

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -62,9 +63,9 @@ def _project() -> Project:
 def cmd_check(args: argparse.Namespace) -> int:
     """``check``: grade a selection in this process and print the report."""
     from pytorch_path.devices import DeviceUnavailableError
-    from pytorch_path.learn import check_and_record
+    from pytorch_path.learn import check_and_record, next_exercise
     from pytorch_path.report import render_terminal, write_json
-    from pytorch_path.targets import TargetError
+    from pytorch_path.targets import TargetError, resolve_target
 
     project = _project()
     try:
@@ -81,6 +82,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     if warning:
         err_console.print(f"[yellow]warning:[/] {warning}")
     render_terminal(results, console, verbose=args.verbose)
+    if results.all_passed:
+        nxt = next_exercise(project, resolve_target(args.target, project))
+        if nxt is not None:
+            console.print(
+                f"next: [bold]{nxt.emoji} {nxt.id} {escape(nxt.title)}[/] — "
+                f"`pytorch-path check {nxt.id}` (or `pytorch-path watch`)"
+            )
     if args.json:
         write_json(results, Path(args.json))
         console.print(f"[dim]JSON report written to {args.json}[/]")
@@ -225,7 +233,7 @@ def cmd_hint(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     """``watch``: re-check the current exercise on every save; move on when it passes."""
-    from pytorch_path.learn import watch
+    from pytorch_path.learn import next_exercise, watch
     from pytorch_path.report import render_terminal
     from pytorch_path.targets import TargetError, resolve_target
 
@@ -237,15 +245,23 @@ def cmd_watch(args: argparse.Namespace) -> int:
         fail(str(exc))
     console.print(f"[bold]pytorch-path watch[/] {args.selection} · importing torch…")
 
+    just_passed = [False]
+
     def show(results: Results, ex: Exercise) -> None:
-        if console.is_terminal:
+        # The screen is cleared for each check, except right after a pass: the pass
+        # line stays visible above the next exercise's first report.
+        if console.is_terminal and not just_passed[0]:
             console.clear()
         console.print(
             f"[bold]watching {args.selection}[/] [dim](save a file to re-check; Ctrl-C stops)[/]"
         )
-        render_terminal(results, console, verbose=args.verbose)
+        render_terminal(results, console, verbose=args.verbose, command="watch", watching=True)
+        just_passed[0] = results.all_passed
         if results.all_passed:
-            console.print(f"[green]✔ {ex.id} passed — moving on[/]")
+            nxt = next_exercise(project, target, args.selection)
+            after = f"next: {nxt.id} {nxt.title}" if nxt else "that was the last exercise"
+            console.print(f"[bold green]✔ {ex.id} passed[/] — {after}")
+            console.rule(style="dim")
 
     def waiting(ex: Exercise) -> None:
         console.print(f"[dim]waiting for you to save {shown_path(target / ex.relpath)}…[/]")

@@ -264,15 +264,17 @@ def watch(
     on_result: Callable[[Results, Exercise], None],
     on_waiting: Callable[[Exercise], None] | None = None,
     poll_s: float = 0.25,
+    settle_s: float = 0.3,
     max_checks: int | None = None,
     stop_after_s: float | None = None,
 ) -> Results | None:
     """Re-check the current exercise whenever a learner file is saved; move on when it passes.
 
-    torch is imported once; each check imports the learner's module afresh.
-    Stops when every selected exercise has passed, after ``max_checks`` checks,
-    after ``stop_after_s`` seconds, or on Ctrl-C (KeyboardInterrupt propagates
-    to the caller). Returns the last results.
+    torch is imported once; each check imports the learner's module afresh. A save
+    is one re-check however many writes it takes: after a change, the files must stay
+    the same for ``settle_s`` seconds. Stops when every selected exercise has passed,
+    after ``max_checks`` checks, after ``stop_after_s`` seconds, or on Ctrl-C
+    (KeyboardInterrupt propagates to the caller). Returns the last results.
     """
     exercises = select(project.stages, selection)
     files = [learner_path(target, ex) for ex in exercises]
@@ -295,8 +297,45 @@ def watch(
             continue
         if on_waiting is not None:
             on_waiting(ex)
-        while _snapshot(files) == before:
-            if stop_after_s is not None and time.monotonic() - started > stop_after_s:
-                return last
-            time.sleep(poll_s)
+        if not _wait_for_save(files, before, poll_s, settle_s, started, stop_after_s):
+            return last
     return last
+
+
+def _wait_for_save(
+    files: list[Path],
+    before: dict[Path, tuple[int, int]],
+    poll_s: float,
+    settle_s: float,
+    started: float,
+    stop_after_s: float | None,
+) -> bool:
+    """Wait until a file changed and then stayed unchanged for ``settle_s``: one save.
+
+    Editors often write a file in several steps (truncate then write, or a temporary
+    file renamed over it); waiting for the files to settle makes that one re-check.
+    False when ``stop_after_s`` ran out first.
+    """
+
+    def out_of_time() -> bool:
+        return stop_after_s is not None and time.monotonic() - started > stop_after_s
+
+    now = _snapshot(files)
+    while now == before:
+        if out_of_time():
+            return False
+        time.sleep(poll_s)
+        now = _snapshot(files)
+    while True:
+        time.sleep(settle_s)
+        settled = _snapshot(files)
+        if settled == now or out_of_time():
+            return True
+        now = settled
+
+
+def next_exercise(project: Project, target: Path, selection: str = "all") -> Exercise | None:
+    """The first exercise of ``selection`` that has not passed in ``target``, or None."""
+    exercises = select(project.stages, selection)
+    index = first_unfinished(exercises, Progress.load(target))
+    return exercises[index] if index < len(exercises) else None

@@ -159,9 +159,14 @@ def _detail(ex: ExerciseResult, verbose: bool) -> RenderableType:
 
 
 def render_terminal(
-    results: Results, console: Console, *, verbose: bool = False, command: str = "check"
+    results: Results,
+    console: Console,
+    *,
+    verbose: bool = False,
+    command: str = "check",
+    watching: bool = False,
 ) -> None:
-    """Print the whole report of a ``check`` run."""
+    """Print the whole report of a ``check`` run (``watching``: worded for ``watch``)."""
     devices = ", ".join(results.devices)
     console.print(
         f"[bold]pytorch-path {command}[/] {escape(results.selection)} · target "
@@ -186,7 +191,12 @@ def render_terminal(
                 (nxt.file, "cyan"),
                 (", replace each ", ""),
                 ("raise NotImplementedError", "italic"),
-                (", then run this again.", ""),
+                (
+                    ", then save the file: it is checked again."
+                    if watching
+                    else ", then run this again.",
+                    "",
+                ),
             )
         )
         if len(waiting) > 1:
