@@ -177,3 +177,33 @@ def test_the_actions_template_shards_then_merges() -> None:
     merge_steps = " ".join(str(s.get("run", "")) for s in jobs["merge"]["steps"])
     assert jobs["merge"]["needs"] == "grade"
     assert "pytorch-path merge" in merge_steps and "GITHUB_STEP_SUMMARY" in merge_steps
+
+
+def test_the_learners_prints_are_shown_under_the_failing_test(in_mini: Project, capsys) -> None:
+    failing = in_mini.root / "learner" / "stage1_mini" / "ex02_fails.py"
+    failing.write_text(
+        failing.read_text().replace(
+            "    return x + x + 1",
+            "    for i in range(30):\n        print('debug line', i)\n    return x + x + 1",
+        )
+    )
+    code, out, _ = run(capsys, "check", "1.2", "--target", "learner", "--seed", "3")
+    assert code == 1
+    assert "your code printed:" in out and "debug line 0" in out
+    assert "debug line 19" in out and "debug line 20" not in out  # capped at 20 lines
+    assert "more lines; -v shows all" in out
+    code, out, _ = run(capsys, "check", "1.2", "--target", "learner", "--seed", "3", "-v")
+    assert "debug line 29" in out
+
+
+def test_verbose_shows_prints_of_passing_tests(in_mini: Project, capsys) -> None:
+    passing = in_mini.root / "learner" / "stage1_mini" / "ex01_passes.py"
+    passing.write_text(
+        passing.read_text().replace(
+            '"""Return 2 * x."""', '"""Return 2 * x."""\n    print("hello from double")'
+        )
+    )
+    _, out, _ = run(capsys, "check", "1.1", "--target", "learner", "--seed", "3")
+    assert "hello from double" not in out
+    _, out, _ = run(capsys, "check", "1.1", "--target", "learner", "--seed", "3", "-v")
+    assert "hello from double" in out and "your code printed:" in out

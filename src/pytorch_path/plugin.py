@@ -286,6 +286,11 @@ class TestRecord:
     traceback: str = ""
     duration_s: float = 0.0
     device_skip: bool = False
+    output: str = ""
+
+
+#: The most characters of a test's captured output kept for its report.
+OUTPUT_LIMIT = 4000
 
 
 @dataclass
@@ -617,6 +622,9 @@ class GraderPlugin:
         report: pytest.TestReport,
     ) -> None:
         record.duration_s += report.duration
+        printed = report.capstdout + report.capstderr
+        if printed:
+            record.output = clean(record.output + printed, OUTPUT_LIMIT)
         if call.when == "call":
             tampered = checks.integrity_problems()
             if tampered:

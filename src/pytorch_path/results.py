@@ -51,6 +51,8 @@ class TestResult:
     """Full traceback, shown with ``-v``; empty when the test passed."""
     device_skip: bool = False
     """True when the test was skipped only because its device is absent here."""
+    output: str = ""
+    """What the learner's code printed during this test (capped; ``check`` only)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The schema-1 JSON form."""
@@ -64,6 +66,7 @@ class TestResult:
             "points_possible": round(self.points_possible, 4),
             "traceback": self.traceback,
             "device_skip": self.device_skip,
+            "output": self.output,
         }
 
     @classmethod
@@ -79,6 +82,7 @@ class TestResult:
             points_possible=float(data.get("points_possible", 0.0)),
             traceback=str(data.get("traceback", "")),
             device_skip=bool(data.get("device_skip", False)),
+            output=str(data.get("output", "")),
         )
 
 

@@ -289,6 +289,7 @@ def assemble(
                 points_possible=possible,
                 traceback=r.traceback,
                 device_skip=r.device_skip,
+                output=r.output,
             )
         )
     status = exercise_status(tests)

@@ -22,7 +22,7 @@ from pytorch_path.curriculum import TIERS
 from pytorch_path.statuses import STATUS_LABELS, Status
 
 if TYPE_CHECKING:
-    from pytorch_path.results import ExerciseResult, Results
+    from pytorch_path.results import ExerciseResult, Results, TestResult
 
 _TRAILING = re.compile(r"[ \t]+((?:\x1b\[[0-9;]*m)*)(?=\n)")
 
@@ -135,6 +135,7 @@ def _detail(ex: ExerciseResult, verbose: bool) -> RenderableType:
     for test in shown:
         parts.append(Padding(Text(test.headline, style="bold"), (0, 0, 0, 2)))
         parts.append(Padding(Text("→ " + test.message), (0, 0, 0, 4)))
+        parts.extend(printed(test, verbose=verbose))
         if verbose and test.traceback:
             parts.append(Padding(Text(test.traceback, style="dim"), (0, 0, 0, 6)))
     if len(problems) > len(shown):
@@ -155,6 +156,38 @@ def _detail(ex: ExerciseResult, verbose: bool) -> RenderableType:
         (f"pytorch-path hint {ex.id}", "cyan"),
     )
     parts.append(hint)
+    return Group(*parts)
+
+
+#: Lines of a test's printed output shown without ``-v``.
+PRINTED_LINES = 20
+
+
+def printed(test: TestResult, *, verbose: bool) -> list[RenderableType]:
+    """What the learner's code printed during ``test``, under a label, capped unless verbose."""
+    if not test.output.strip():
+        return []
+    lines = test.output.rstrip("\n").splitlines()
+    kept = lines if verbose else lines[:PRINTED_LINES]
+    parts: list[RenderableType] = [
+        Padding(Text("your code printed:", style="dim"), (0, 0, 0, 4)),
+        Padding(Text("\n".join(kept)), (0, 0, 0, 6)),
+    ]
+    if len(kept) < len(lines):
+        more = len(lines) - len(kept)
+        note = Text(f"(… {more} more line{'s' * (more > 1)}; -v shows all)", style="dim")
+        parts.append(Padding(note, (0, 0, 0, 6)))
+    return parts
+
+
+def _printed_by_passing_tests(ex: ExerciseResult) -> RenderableType | None:
+    tests = [t for t in ex.tests if t.status is Status.PASSED and t.output.strip()]
+    if not tests:
+        return None
+    parts: list[RenderableType] = []
+    for test in tests:
+        parts.append(Padding(Text(f"✔ {ex.id} {test.name}", style="green"), (0, 0, 0, 2)))
+        parts.extend(printed(test, verbose=True))
     return Group(*parts)
 
 
@@ -179,6 +212,12 @@ def render_terminal(
     for ex in troubled:
         console.print()
         console.print(_detail(ex, verbose))
+    if verbose:  # -v: what the code printed in passing tests, too
+        for ex in results.exercises:
+            shown_output = _printed_by_passing_tests(ex)
+            if shown_output is not None:
+                console.print()
+                console.print(shown_output)
     waiting = [ex for ex in results.exercises if ex.status is Status.NOT_STARTED]
     if waiting:
         nxt = waiting[0]
