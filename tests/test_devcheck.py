@@ -25,6 +25,16 @@ def test_stub_without_marker_and_missing_lesson(mini_copy: Project) -> None:
     assert any("README.zh.md is missing or empty" in m for m in messages)
 
 
+def test_variants_must_be_minimal_overrides(mini_copy: Project) -> None:
+    folder = mini_copy.mistakes_dir / "stage1_mini" / "ex01_passes"
+    folder.mkdir(parents=True)
+    (folder / "empty.py").write_text('"""Known mistake: none.\n\nExpect: x\n"""\n')
+    (folder / "broken.py").write_text('"""Known mistake: a typo."""\n\ndef f(:\n')
+    messages = [p.message for p in static_problems(mini_copy, "1.1")]
+    assert any(m.startswith("empty.py: it defines nothing") for m in messages), messages
+    assert any(m.startswith("broken.py: ") and "broken.py:3:" in m for m in messages), messages
+
+
 def test_behaviour_problems(mini_copy: Project, tmp_path: Path) -> None:
     # Make the reference of 1.2 wrong and give 1.1 one mistake that passes.
     solution = mini_copy.solutions_dir / "stage1_mini" / "ex02_fails.py"

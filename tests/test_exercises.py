@@ -2,7 +2,8 @@
 
 - every reference solution passes, under three different seeds;
 - every untouched stub is ``not_started``, never ``passed``;
-- every known-wrong variant is ``failed``, with a message containing its ``Expect:`` phrases;
+- every known-wrong variant (an override, composed with its reference solution) is ``failed``,
+  with a message containing its ``Expect:`` phrases;
 - dev-check's static checks are clean.
 
 Parametrised from the manifests: no second list of exercises.
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pytorch_path.curriculum import Project
-from pytorch_path.devcheck import mistake_problems, read_mistake, run_single, static_problems
+from pytorch_path.devcheck import mistake_problems, read_mistake, run_variant, static_problems
 from pytorch_path.results import Results, Status
 from pytorch_path.runner import check
 
@@ -63,7 +64,7 @@ def test_stub_is_not_started(stub_run: Results, ex_id: str) -> None:
 )
 def test_known_mistake_fails_with_a_pointed_message(ex, path: Path) -> None:
     mistake = read_mistake(path)
-    result = run_single(PROJECT, ex, path, seed=3)
+    result = run_variant(PROJECT, ex, path, seed=3)
     problems = mistake_problems(mistake, result)
     assert not problems, "\n".join(problems)
     assert result.points_earned < result.points_possible

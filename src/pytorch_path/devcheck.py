@@ -4,14 +4,14 @@ It fails on a manifest problem, a missing piece (stub, solution, grader, two
 known-wrong variants, lessons in English and Chinese), an empty hint list, a
 stub without its ``TODO(id)`` marker or ``NotImplementedError``, a stub that is
 not reported ``not_started``, a solution that does not pass, a known-wrong
-variant that passes or fails without the message its ``Expect:`` line names,
-and a README roadmap out of date.
+variant that passes or fails without the message its ``Expect:`` line names, a
+variant that is not a minimal override of the reference solution (see
+:mod:`pytorch_path.variants`), and a README roadmap out of date.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pytorch_path.curriculum import Exercise, ManifestError, Project, select
 from pytorch_path.results import ExerciseResult, Status
+from pytorch_path.variants import compose_files, override_problems
 
 _EXPECT = re.compile(r"^\s*Expect:\s*(.+?)\s*$", re.MULTILINE)
 LESSON_LANGS = ("en", "zh")
@@ -58,13 +59,32 @@ def read_mistake(path: Path) -> Mistake:
 def run_single(
     project: Project, ex: Exercise, source: Path, *, seed: int, time_limit_s: float | None = None
 ) -> ExerciseResult:
-    """Grade one file as the learner's version of ``ex`` (copied into a fresh target)."""
+    """Grade one file as-is as the learner's version of ``ex`` (copied into a fresh target)."""
+    return _grade_text(project, ex, source.read_bytes(), seed=seed, time_limit_s=time_limit_s)
+
+
+def run_variant(
+    project: Project, ex: Exercise, path: Path, *, seed: int, time_limit_s: float | None = None
+) -> ExerciseResult:
+    """Grade a known-wrong variant: its override composed with the reference solution of ``ex``.
+
+    See :mod:`pytorch_path.variants`; a variant that does not parse raises
+    :class:`~pytorch_path.variants.VariantError`.
+    """
+    text = compose_files(project.solution_path(ex), path)
+    return _grade_text(project, ex, text.encode("utf-8"), seed=seed, time_limit_s=time_limit_s)
+
+
+def _grade_text(
+    project: Project, ex: Exercise, data: bytes, *, seed: int, time_limit_s: float | None
+) -> ExerciseResult:
+    """Grade ``data`` as the learner's file for ``ex``, in a fresh target."""
     from pytorch_path.runner import check
 
     with tempfile.TemporaryDirectory(prefix="pytorch-path-") as tmp:
         dest = Path(tmp) / ex.relpath
         dest.parent.mkdir(parents=True)
-        shutil.copyfile(source, dest)
+        dest.write_bytes(data)
         results = check(
             ex.id, project=project, target=Path(tmp), seed=seed, time_limit_s=time_limit_s
         )
@@ -142,7 +162,25 @@ def _exercise_file_problems(project: Project, ex: Exercise) -> list[str]:
             f"{project.mistakes_dir / ex.folder / ex.name} has {len(mistakes)} known-wrong "
             "variants; at least 2 are needed"
         )
+    problems.extend(_variant_problems(project.solution_path(ex), mistakes))
     return problems
+
+
+def _variant_problems(solution: Path, mistakes: list[Path]) -> list[str]:
+    """Each variant must be a minimal override of the reference solution."""
+    if not solution.is_file():
+        return []
+    reference = solution.read_text(encoding="utf-8")
+    return [
+        f"{path.name}: {message}"
+        for path in mistakes
+        for message in override_problems(
+            reference,
+            path.read_text(encoding="utf-8"),
+            reference_name=str(solution),
+            override_name=str(path),
+        )
+    ]
 
 
 def behaviour_problems(
@@ -187,7 +225,7 @@ def behaviour_problems(
         for path in project.mistake_paths(ex):
             say(f"{ex.id} {path.name}")
             mistake = read_mistake(path)
-            result = run_single(project, ex, path, seed=seed)
+            result = run_variant(project, ex, path, seed=seed)
             problems.extend(Problem(ex.id, m) for m in mistake_problems(mistake, result))
     return problems
 

@@ -9,59 +9,8 @@ Expect: check_available=True
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-
-
-def arange_grid(
-    rows: int, cols: int, *, dtype: torch.dtype, device: str | torch.device
-) -> torch.Tensor:
-    """Return a (rows, cols) tensor holding 0, 1, 2, … row by row, with this dtype and device.
-
-    Example: ``arange_grid(2, 3, dtype=torch.float32, device="cpu")`` is
-    ``tensor([[0., 1., 2.], [3., 4., 5.]])``.
-    """
-    return torch.arange(rows * cols, dtype=dtype, device=device).reshape(rows, cols)
-
-
-def describe_tensor(t: torch.Tensor) -> dict[str, Any]:
-    """Report a tensor's metadata as plain Python values.
-
-    Returns a dict with exactly these keys:
-
-    - ``"shape"``: a tuple of ints, e.g. ``(2, 3)``;
-    - ``"dtype"``: the dtype's name without ``torch.``, e.g. ``"float32"``;
-    - ``"device"``: ``str(t.device)``, e.g. ``"cpu"`` or ``"cuda:0"``;
-    - ``"numel"``: the number of elements, an int;
-    - ``"requires_grad"``: a bool.
-    """
-    return {
-        "shape": tuple(t.shape),
-        "dtype": str(t.dtype).removeprefix("torch."),
-        "device": str(t.device),
-        "numel": t.numel(),
-        "requires_grad": t.requires_grad,
-    }
 
 
 def pick_device() -> torch.device:
     return torch.accelerator.current_accelerator() or torch.device("cpu")
-
-
-def move_to(obj: Any, device: str | torch.device) -> Any:
-    """Move tensors and models to ``device``, keeping the structure around them.
-
-    - a tensor: return it on ``device``;
-    - an ``nn.Module``: move its parameters and buffers, return the module;
-    - a dict, list or tuple: return the same kind of container with every value moved
-      (recursively);
-    - anything else (ints, strings, None): return it unchanged.
-    """
-    if isinstance(obj, (torch.Tensor, torch.nn.Module)):
-        return obj.to(device)
-    if isinstance(obj, dict):
-        return {key: move_to(value, device) for key, value in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(move_to(value, device) for value in obj)
-    return obj

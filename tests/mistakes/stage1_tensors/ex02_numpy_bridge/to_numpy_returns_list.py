@@ -10,47 +10,5 @@ import numpy as np
 import torch
 
 
-def share_from_numpy(arr: np.ndarray) -> torch.Tensor:
-    """Return a CPU tensor that shares memory with ``arr``.
-
-    Writing to ``arr`` must show in the tensor, and writing to the tensor must show in
-    ``arr``. The tensor has the array's shape and the matching dtype (a float64 array
-    gives a float64 tensor, int32 gives int32, bool gives bool). ``arr`` may be a
-    non-contiguous view such as ``big[:, ::2]`` or ``big.T``; the tensor then shares
-    memory with ``big``. Nothing is copied, so ``arr`` is not changed.
-    """
-    return torch.from_numpy(arr)
-
-
-def copy_from_numpy(arr: np.ndarray) -> torch.Tensor:
-    """Return a CPU tensor holding a copy of ``arr``'s values.
-
-    Same shape, same values, matching dtype (float64 stays float64). The tensor owns its
-    memory: writing to ``arr`` afterwards must not change it, and writing to it must not
-    change ``arr``. ``arr`` may be a non-contiguous view such as ``big.T``.
-    """
-    return torch.tensor(arr)
-
-
 def to_numpy(t: torch.Tensor) -> np.ndarray:
-    """Return a ``numpy.ndarray`` holding a copy of ``t``'s values.
-
-    - works when ``t`` requires grad (the array carries no autograd graph) and when ``t``
-      is on a GPU (the array is always in host memory);
-    - the array is independent: writing to it must not change ``t``, and later writes to
-      ``t`` must not change it;
-    - same shape, same values, matching dtype (a float64 tensor gives a float64 array);
-    - ``t`` itself is left as it was (same values, same ``requires_grad``, same device).
-    """
     return t.detach().cpu().tolist()
-
-
-def numpy_view_of(t: torch.Tensor) -> np.ndarray:
-    """Return a ``numpy.ndarray`` that shares memory with the CPU tensor ``t``.
-
-    Writing to the array must show in ``t`` and writing to ``t`` must show in the array;
-    same shape and matching dtype. It must also work when ``t`` requires grad (the view
-    is outside autograd: use it for reading, since autograd cannot see writes made
-    through it). ``t`` is always on the CPU: GPU memory cannot be shared with NumPy.
-    """
-    return t.detach().numpy()

@@ -8,61 +8,6 @@ from __future__ import annotations
 import torch
 
 
-def channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and standard deviation of a batch of images.
-
-    ``x`` has shape ``(N, C, H, W)`` and a floating dtype. Every channel ``c`` is
-    summarised over all of its ``N * H * W`` values (every image, every pixel).
-
-    Returns ``(mean, std)``, two tensors of shape ``(C,)`` with ``x``'s dtype and
-    device. ``std`` is the *population* standard deviation: divide by ``n``, not
-    ``n - 1`` (``correction=0``, formerly ``unbiased=False``). ``x`` is not modified.
-    """
-    dims = (0, 2, 3)
-    return x.mean(dim=dims), x.std(dim=dims, correction=0)
-
-
-def normalize_per_channel(
-    x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor, eps: float = 1e-6
-) -> torch.Tensor:
-    """Normalise each channel of ``x``: ``(x - mean[c]) / (std[c] + eps)``.
-
-    - ``x``: shape ``(N, C, H, W)``, a floating dtype;
-    - ``mean``, ``std``: shape ``(C,)``, on ``x``'s device (their dtype may differ
-      from ``x``'s, e.g. float64 statistics for a float32 batch);
-    - ``eps``: added to ``std`` so that a constant channel (std 0) gives 0, not NaN.
-
-    Returns a new tensor of shape ``(N, C, H, W)`` with ``x``'s dtype and device.
-    ``x``, ``mean`` and ``std`` are not modified.
-    """
-    shape = (1, -1, 1, 1)
-    mean = mean.to(x.dtype).reshape(shape)
-    std = std.to(x.dtype).reshape(shape)
-    return (x - mean) / (std + eps)
-
-
-def causal_mask(t: int, device: str | torch.device) -> torch.Tensor:
-    """The causal attention mask for a sequence of length ``t``.
-
-    Returns a ``torch.bool`` tensor of shape ``(t, t)`` on ``device`` where
-    ``mask[i, j]`` is True exactly when ``j > i``: key ``j`` lies in the future of
-    query ``i`` and must be hidden. The diagonal (a position attending to itself)
-    and everything below it are False.
-    """
-    ones = torch.ones(t, t, dtype=torch.bool, device=device)
-    return torch.triu(ones, diagonal=1)
-
-
 def masked_scores(scores: torch.Tensor) -> torch.Tensor:
-    """Hide the future in attention scores before the softmax.
-
-    ``scores`` has shape ``(..., T, T)`` (any number of leading batch / head dims):
-    ``scores[..., i, j]`` is how much query ``i`` attends to key ``j``.
-
-    Returns a new tensor of the same shape, dtype and device where every future
-    position (``j > i``) holds ``float('-inf')`` and every other position keeps its
-    score, so that ``softmax(result, dim=-1)`` gives the future zero weight. ``scores``
-    is not modified.
-    """
     t = scores.shape[-1]
     return scores.masked_fill(causal_mask(t, scores.device), 0.0)

@@ -11,20 +11,7 @@ from torch.nn import functional as F
 
 
 class BasicBlock(nn.Module):
-    """The basic residual block of ResNet-18/34: two 3x3 convolutions and a shortcut.
-
-    ``out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))``
-
-    - ``conv1``: 3x3, ``in_channels -> out_channels``, ``stride``, padding 1, no bias;
-    - ``bn1``, ``bn2``: ``nn.BatchNorm2d(out_channels)`` with default settings;
-    - ``conv2``: 3x3, ``out_channels -> out_channels``, stride 1, padding 1, no bias;
-    - ``shortcut``: an empty ``nn.Sequential()`` (identity) when ``stride == 1`` and
-      ``in_channels == out_channels``; otherwise ``nn.Sequential(1x1 conv with stride,
-      no bias; nn.BatchNorm2d(out_channels))``.
-    """
-
     def __init__(self, in_channels: int, out_channels: int, stride: int = 1) -> None:
-        """Build the layers under the documented names."""
         super().__init__()
         self.conv1 = nn.Conv2d(
             in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False
@@ -42,7 +29,6 @@ class BasicBlock(nn.Module):
             )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Map ``(N, in_channels, H, W)`` to ``(N, out_channels, H', W')``."""
         main = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
         out = self.shortcut(x)
         out += main  # with the identity shortcut, out IS x: this writes into the input

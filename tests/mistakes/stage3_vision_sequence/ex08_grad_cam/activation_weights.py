@@ -18,13 +18,6 @@ def grad_cam(
     x: torch.Tensor,
     class_idx: int | torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Grad-CAM heatmaps ``(N, h, w)`` at ``layer``'s resolution, each scaled to [0, 1].
-
-    A forward hook on ``layer`` keeps its output ``A``; ``torch.autograd.grad`` of the
-    chosen logits (summed over the batch) for ``A`` gives the gradients without touching
-    any ``.grad``. The model runs in eval mode and gets its previous mode back, and the
-    hook is removed, also when something raises.
-    """
     captured: dict[str, torch.Tensor] = {}
 
     def keep_output(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
@@ -55,11 +48,3 @@ def grad_cam(
     finally:
         handle.remove()
         model.train(was_training)
-
-
-def upsample_cam(cam: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of ``(N, h, w)`` heatmaps to ``(N, H, W)``, ``align_corners=False``."""
-    resized = F.interpolate(
-        cam.unsqueeze(1), size=tuple(size), mode="bilinear", align_corners=False
-    )
-    return resized.squeeze(1)
