@@ -61,3 +61,22 @@ def test_dev_check_quick_on_the_real_project(capsys) -> None:
     out = capsys.readouterr().out
     assert code == 0, out
     assert "dev-check clean" in out
+
+
+def test_a_stale_roadmap_is_a_problem(mini_copy: Project) -> None:
+    from pytorch_path.devcheck import roadmap_problems
+    from pytorch_path.roadmap import END, START, write_roadmap
+
+    mini_copy.readme.write_text(f"# mini\n{START}\nstale\n{END}\n", encoding="utf-8")
+    (problem,) = roadmap_problems(mini_copy)
+    assert problem.where == "README.md" and "roadmap --write" in problem.message
+    write_roadmap(mini_copy)
+    assert roadmap_problems(mini_copy) == []
+
+
+def test_dev_check_stops_at_static_problems(mini_copy: Project) -> None:
+    from pytorch_path.devcheck import dev_check
+
+    # The fixture ships no variants: static problems, so no grader runs and no roadmap check.
+    problems = dev_check(mini_copy, "1.1")
+    assert problems and all("known-wrong variants" in p.message for p in problems)

@@ -453,41 +453,27 @@ def cmd_roadmap(args: argparse.Namespace) -> int:
 
 def cmd_dev_check(args: argparse.Namespace) -> int:
     """``dev-check``: the curriculum's consistency check (run by CI)."""
-    from pytorch_path.devcheck import Problem, behaviour_problems, static_problems
-    from pytorch_path.roadmap import readme_section, roadmap_markdown
+    from pytorch_path.devcheck import dev_check
 
     try:
         project = Project.locate()
-        problems = static_problems(project, args.selection)
+        with console.status("checking…") as status:
+            problems = dev_check(
+                project,
+                args.selection,
+                quick=args.quick,
+                seed=args.seed,
+                progress=lambda what: status.update(f"running graders: {what}"),
+            )
+        count = len(select(project.stages, args.selection))
     except (ProjectNotFoundError, SelectionError) as exc:
         fail(str(exc))
-    if not problems:
-        if readme_section(project.readme.read_text(encoding="utf-8")) != roadmap_markdown(project):
-            problems.append(
-                Problem(
-                    "README.md",
-                    "the roadmap section is out of date; run `pytorch-path roadmap --write`",
-                )
-            )
-        if not args.quick:
-            try:
-                exercises = select(project.stages, args.selection)
-            except SelectionError as exc:
-                fail(str(exc))
-            with console.status("running graders…") as status:
-                problems += behaviour_problems(
-                    project,
-                    exercises,
-                    seed=args.seed,
-                    progress=lambda what: status.update(f"running graders: {what}"),
-                )
     for problem in problems:
-        console.print(f"[red]✘[/] [bold]{problem.where}[/]: {problem.message}")
+        console.print(f"[red]✘[/] [bold]{problem.where}[/]: {escape(problem.message)}")
     if problems:
         console.print(f"[red]dev-check found {len(problems)} problem(s)[/]")
         return EXIT_NOT_PASSED
     scope = "manifests and files" if args.quick else "manifests, files, stubs, solutions, mistakes"
-    count = len(select(project.stages, args.selection))
     console.print(f"[green]✔ dev-check clean[/] ({count} exercises; {scope})")
     return EXIT_OK
 

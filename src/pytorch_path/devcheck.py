@@ -233,3 +233,40 @@ def behaviour_problems(
 def _first_message(result: ExerciseResult) -> str:
     problem = result.first_problem
     return f"{problem.name}: {problem.message}" if problem else ""
+
+
+def roadmap_problems(project: Project) -> list[Problem]:
+    """The README's roadmap section must equal what the manifests generate."""
+    from pytorch_path.roadmap import roadmap_is_current
+
+    if roadmap_is_current(project):
+        return []
+    return [
+        Problem(
+            "README.md", "the roadmap section is out of date; run `pytorch-path roadmap --write`"
+        )
+    ]
+
+
+def dev_check(
+    project: Project,
+    selection: str = "all",
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> list[Problem]:
+    """Every dev-check step, in order: static problems, then the roadmap, then the graders.
+
+    The graders run only when nothing static is wrong and ``quick`` is False. Raises
+    :class:`~pytorch_path.curriculum.SelectionError` for a selection that names nothing.
+    """
+    problems = static_problems(project, selection)
+    if problems:
+        return problems
+    problems += roadmap_problems(project)
+    if not quick:
+        problems += behaviour_problems(
+            project, select(project.stages, selection), seed=seed, progress=progress
+        )
+    return problems
