@@ -18,7 +18,7 @@ CHECK_ARGS := $(if $(target),--target $(target),) $(if $(seed),--seed $(seed),)
 .PHONY: help setup check test test-fast lint format bench dev-check clean
 
 help:
-	@echo "make setup                 create .venv and install pytorch-path with its dev tools"
+	@echo "make setup                 create .venv, install pytorch-path, make your workspace/"
 	@echo "make check stage=1         grade your stage 1 exercises (or ex=1.3, target=PATH, seed=N)"
 	@echo "make test                  run the project's own tests"
 	@echo "make lint                  ruff and mypy"
@@ -29,8 +29,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# Your own workspace/ (git-ignored) is made from the stubs once; curriculum/ stays pristine.
 setup: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@test -d workspace || $(CLI) init workspace
 	@$(CLI) doctor
 
 # A check that ran is a success for make (no "Error 1" line under the report); a usage

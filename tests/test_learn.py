@@ -304,3 +304,48 @@ def test_watch_cli_keeps_the_pass_line_and_names_what_is_next(
     assert "run this again" not in out
     assert "✔ 1.3 passed — that was the last exercise" in " ".join(out.split())
     assert out.count("pytorch-path watch 1.3") == 2  # one check before the save, one after
+
+
+def _git_clone_of(mini: Project, dest: Path) -> Project:
+    import shutil
+
+    shutil.copytree(mini.root, dest)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    subprocess.run(["git", "add", "."], cwd=dest, check=True)
+    subprocess.run([*git, "commit", "-qm", "stubs"], cwd=dest, check=True)
+    return Project(dest)
+
+
+def test_init_in_a_clone_edited_in_place_still_gives_the_stubs(tmp_path: Path, mini: Project):
+    project = _git_clone_of(mini, tmp_path / "clone")
+    ex = project.exercise("1.3")
+    stub = project.stub_path(ex)
+    original = stub.read_text()
+    stub.write_text(original.replace('raise NotImplementedError("1.3: double")', "return 2 * x"))
+    ws = project.root / "workspace"
+    init_workspace(project, ws)
+    assert (ws / ex.relpath).read_text() == original  # from git, not the learner's edit
+    assert stub.read_text() != original  # and their work in curriculum/ is untouched
+
+
+def test_init_from_curriculum_moves_the_work_and_progress(tmp_path: Path, mini: Project, capsys):
+    project = _git_clone_of(mini, tmp_path / "clone")
+    ex = project.exercise("1.3")
+    stub = project.stub_path(ex)
+    stub.write_text(
+        stub.read_text().replace('raise NotImplementedError("1.3: double")', "return 2 * x")
+    )
+    results, warning = check_and_record(
+        "1.3", project=project, target=project.curriculum_dir, seed=1
+    )
+    assert results.all_passed
+    assert "init workspace --from curriculum" in warning  # told once …
+    _, again = check_and_record("1.3", project=project, target=project.curriculum_dir, seed=1)
+    assert again == ""  # … and only once
+    ws = project.root / "workspace"
+    init_workspace(project, ws, source=project.curriculum_dir)
+    assert "return 2 * x" in (ws / ex.relpath).read_text()
+    assert Progress.load(ws).of("1.3").status == "passed"
+    with pytest.raises(LearnError, match=r"--from .*: no such folder"):
+        init_workspace(project, tmp_path / "other", source=tmp_path / "nope")

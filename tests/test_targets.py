@@ -28,3 +28,23 @@ def test_bad_targets(tmp_path: Path, mini: Project) -> None:
 
 def test_no_workspace_outside_one(tmp_path: Path) -> None:
     assert find_workspace(tmp_path) is None
+
+
+def test_a_clones_workspace_is_the_default_target(mini_copy: Project, monkeypatch) -> None:
+    from pytorch_path.learn import init_workspace
+    from pytorch_path.targets import default_target
+
+    monkeypatch.chdir(mini_copy.root)
+    assert default_target(mini_copy) == mini_copy.curriculum_dir  # no workspace yet
+    init_workspace(mini_copy, mini_copy.root / "workspace")
+    assert default_target(mini_copy) == mini_copy.root / "workspace"
+    assert resolve_target(None, mini_copy) == mini_copy.root / "workspace"
+
+
+def test_a_submitted_clone_is_read_from_its_workspace(tmp_path: Path, mini: Project) -> None:
+    from pytorch_path.learn import init_workspace
+
+    clone = tmp_path / "alice"
+    shutil.copytree(mini.root / "learner", clone / "curriculum")
+    init_workspace(mini, clone / "workspace")
+    assert resolve_target(clone, mini) == (clone / "workspace").resolve()

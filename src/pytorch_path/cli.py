@@ -349,15 +349,19 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    """``init DIR``: a fresh workspace with every stub and lesson, for installs without a clone."""
+    """``init DIR``: a fresh workspace with every stub and lesson (``--from``: your files)."""
     from pytorch_path.learn import LearnError, init_workspace
+    from pytorch_path.targets import TargetError, resolve_target
 
     project = _project()
     try:
-        written = init_workspace(project, args.dir)
-    except LearnError as exc:
+        source = resolve_target(args.source, project) if args.source else None
+        written = init_workspace(project, args.dir, source=source)
+    except (LearnError, TargetError) as exc:
         fail(str(exc))
     console.print(f"created [cyan]{args.dir}[/] with {len(written)} files")
+    if source is not None:
+        console.print(f"your files and progress were copied from [cyan]{shown_path(source)}[/]")
     console.print(
         f"next: `cd {args.dir}` and `pytorch-path check 1` "
         f"(or `pytorch-path check 1 --target {args.dir}` from anywhere)"
@@ -608,6 +612,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("init", help="create a workspace with every stub and lesson")
     p.add_argument("dir", type=Path, help="a new folder")
+    p.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="copy your own exercise files and progress from FOLDER (e.g. curriculum)",
+    )
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("lesson", help="read a stage's lesson in the terminal")

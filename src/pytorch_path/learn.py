@@ -40,7 +40,8 @@ def check_and_record(
 ) -> tuple[Results, str]:
     """Run ``check`` in this process and update the target's progress file.
 
-    Returns the results and a warning (empty unless the progress file was corrupt).
+    Returns the results and a warning: empty unless the progress file was corrupt or
+    the learner is told (once) about work left in a clone's ``curriculum/``.
     Checking the project's reference solutions records nothing.
     """
     from pytorch_path.runner import check
@@ -52,7 +53,44 @@ def check_and_record(
     progress = Progress.load(folder)
     progress.record(results)
     progress.save()
-    return results, progress.warning
+    notes = [progress.warning, in_place_notice(project, folder)]
+    return results, "\n".join(note for note in notes if note)
+
+
+#: Marks, in a target's ``.pytorch_path/``, that the in-place notice was given.
+IN_PLACE_NOTICE = "in-place-notice"
+
+
+def in_place_notice(project: Project, target: Path) -> str:
+    """Once per target: a sentence for a learner whose work sits in a clone's ``curriculum/``.
+
+    ``curriculum/`` holds the pristine stubs; a learner who edited it in place (before
+    workspaces) is told how to move the work into ``workspace/``. Empty when there is
+    nothing to say, or when it was said before.
+    """
+    mark = target / FOLDER / IN_PLACE_NOTICE
+    if mark.exists() or not (project.root / ".git").exists():
+        return ""
+    edited = edited_stubs(project)
+    if not edited:
+        return ""
+    ids = ", ".join(ex.id for ex in edited[:5]) + (", …" if len(edited) > 5 else "")
+    if target.resolve() == project.curriculum_dir.resolve():
+        text = (
+            f"you have edited exercise files in curriculum/ ({ids}); learners now work in "
+            "workspace/, so curriculum/ stays the pristine stubs. Move your work there with "
+            "`pytorch-path init workspace --from curriculum`, then `git checkout -- "
+            "curriculum` restores the stubs (your files stay in workspace/)"
+        )
+    else:
+        text = (
+            f"curriculum/ holds your earlier edits of {ids}; this workspace started from the "
+            "pristine stubs. To carry that work over, move this folder aside and run "
+            "`pytorch-path init workspace --from curriculum`"
+        )
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.write_text(text + "\n", encoding="utf-8")
+    return text
 
 
 # --------------------------------------------------------------------------- hints
@@ -182,8 +220,35 @@ def reset_exercise(project: Project, ex: Exercise, target: Path) -> Path | None:
 # --------------------------------------------------------------------------- workspaces
 
 
-def init_workspace(project: Project, dest: Path) -> list[Path]:
-    """Write a fresh workspace: every stage's stubs and lessons, and a marker file."""
+def edited_stubs(project: Project) -> list[Exercise]:
+    """Exercises whose shipped stub in a clone's ``curriculum/`` differs from git's copy.
+
+    These are a learner's edits made in place (before workspaces existed). Outside a
+    git clone (an installed wheel) nothing can be edited in place: the list is empty.
+    """
+    try:
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--no-renames", "--", "curriculum"],
+            cwd=project.root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return []
+    paths = {(project.root / line[3:].strip()).resolve() for line in changed if len(line) > 3}
+    return [ex for ex in project.exercises if project.stub_path(ex).resolve() in paths]
+
+
+def init_workspace(project: Project, dest: Path, *, source: Path | None = None) -> list[Path]:
+    """Write a fresh workspace: every stage's stubs and lessons, and a marker file.
+
+    The stubs are the untouched ones even where a clone's ``curriculum/`` was edited
+    in place (those come from git). With ``source`` (``init --from curriculum``), the
+    learner's own files and progress are copied from that folder instead: nothing of
+    their work is lost, and ``curriculum/`` can then be restored with git.
+    """
     if dest.exists() and any(dest.iterdir()):
         raise LearnError(f"{dest} already exists and is not empty; choose a new folder")
     missing = [
@@ -191,6 +256,9 @@ def init_workspace(project: Project, dest: Path) -> list[Path]:
     ]
     if missing:
         raise LearnError(f"the stub {missing[0]} is missing from this install")
+    if source is not None and not source.is_dir():
+        raise LearnError(f"--from {source}: no such folder")
+    edited = set() if source is not None else {ex.id for ex in edited_stubs(project)}
     written: list[Path] = []
     for stage in project.stages:
         folder = dest / stage.folder
@@ -201,8 +269,18 @@ def init_workspace(project: Project, dest: Path) -> list[Path]:
                 shutil.copyfile(lesson, folder / lesson.name)
                 written.append(folder / lesson.name)
         for ex in stage.exercises:
-            shutil.copyfile(project.stub_path(ex), folder / ex.filename)
+            theirs = learner_path(source, ex) if source is not None else None
+            if theirs is not None and theirs.is_file():
+                shutil.copyfile(theirs, folder / ex.filename)
+            elif ex.id in edited:
+                pristine = pristine_stub(project, ex, project.curriculum_dir)
+                (folder / ex.filename).write_text(pristine, encoding="utf-8")
+            else:
+                shutil.copyfile(project.stub_path(ex), folder / ex.filename)
             written.append(folder / ex.filename)
+    if source is not None and (source / FOLDER / "progress.json").is_file():
+        (dest / FOLDER).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / FOLDER / "progress.json", dest / FOLDER / "progress.json")
     marker = dest / FOLDER / WORKSPACE_MARKER
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(

@@ -1,6 +1,12 @@
 """Where learner code is: the default target, ``init`` workspaces, a clone's ``curriculum/``.
 
 A *target* is a folder shaped like ``curriculum/``: stage folders holding ``exNN_slug.py``.
+
+In a clone the learner edits ``workspace/`` (git-ignored; ``make setup`` creates it
+from the stubs), so ``curriculum/`` stays the pristine stubs that ``init``, ``reset``,
+``make test`` and ``git pull`` rely on. The default target is, in order: the workspace
+around the working directory; the clone's own ``workspace/``; else ``curriculum/``
+(a clone from before workspaces, where the learner still edits in place).
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from pytorch_path.progress import FOLDER
 
 #: The file that marks a ``pytorch-path init`` workspace (inside ``.pytorch_path/``).
 WORKSPACE_MARKER = "workspace.json"
+#: The learner's workspace inside a clone (git-ignored), made by ``make setup``.
+CLONE_WORKSPACE = "workspace"
 
 
 class TargetError(ValueError):
@@ -22,19 +30,41 @@ def find_workspace(start: Path | None = None) -> Path | None:
     """The ``pytorch-path init`` workspace that holds ``start`` (default: cwd), if any."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
-        if (folder / FOLDER / WORKSPACE_MARKER).is_file():
+        if is_workspace(folder):
             return folder
     return None
 
 
+def is_workspace(folder: Path) -> bool:
+    """Whether ``folder`` is a workspace made by ``pytorch-path init`` (or ``make setup``)."""
+    return (folder / FOLDER / WORKSPACE_MARKER).is_file()
+
+
+def clone_workspace(project: Project) -> Path:
+    """Where a clone keeps the learner's workspace: ``<clone>/workspace``."""
+    return project.root / CLONE_WORKSPACE
+
+
 def default_target(project: Project) -> Path:
-    """Where the learner's files are: the workspace around cwd, else ``curriculum/``."""
-    return find_workspace() or project.curriculum_dir
+    """Where the learner's files are: the workspace around cwd, the clone's, else curriculum/."""
+    around = find_workspace()
+    if around is not None:
+        return around
+    own = clone_workspace(project)
+    return own if is_workspace(own) else project.curriculum_dir
 
 
 def learner_root(folder: Path) -> Path:
-    """The folder holding ``stage*/`` in ``folder``: itself, or a clone's ``curriculum/``."""
-    if not any(folder.glob("stage*_*")) and (folder / "curriculum").is_dir():
+    """The folder holding ``stage*/`` in ``folder``: itself, or a clone's workspace/curriculum.
+
+    A clone with a workspace (``workspace/`` marked by ``init``) is read there, where
+    the learner edits; an older clone through its ``curriculum/``.
+    """
+    if any(folder.glob("stage*_*")):
+        return folder
+    if is_workspace(folder / CLONE_WORKSPACE):
+        return folder / CLONE_WORKSPACE
+    if (folder / "curriculum").is_dir():
         return folder / "curriculum"
     return folder
 
@@ -43,8 +73,9 @@ def resolve_target(target: Path | str | None, project: Project) -> Path:
     """The target folder, checked.
 
     By default: the ``pytorch-path init`` workspace around the working directory,
-    else the project's ``curriculum/``. A clone of a learner's repository is graded
-    through its ``curriculum/`` folder.
+    else the clone's ``workspace/``, else the project's ``curriculum/``. A clone of a
+    learner's repository is graded through its ``workspace/`` (when it has one) or
+    its ``curriculum/`` folder.
     """
     if target is None:
         return default_target(project)
