@@ -207,3 +207,53 @@ def test_verbose_shows_prints_of_passing_tests(in_mini: Project, capsys) -> None
     assert "hello from double" not in out
     _, out, _ = run(capsys, "check", "1.1", "--target", "learner", "--seed", "3", "-v")
     assert "hello from double" in out and "your code printed:" in out
+
+
+def _broken_copy(tmp_path: Path, project_root: Path, body: str) -> Path:
+    target = tmp_path / "ws"
+    path = target / "stage1_tensors" / "ex01_tensor_basics.py"
+    path.parent.mkdir(parents=True)
+    path.write_text(body)
+    return target
+
+
+def test_a_syntax_error_is_one_headline_with_a_caret(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(ROOT)
+    stub = (ROOT / "curriculum" / "stage1_tensors" / "ex01_tensor_basics.py").read_text()
+    lines = [*stub.splitlines(), "oops = [1, 2"]  # an unclosed bracket on the last line
+    where = len(lines)
+    target = _broken_copy(tmp_path, ROOT, "\n".join(lines) + "\n")
+    for verbose in ([], ["-v"]):
+        code, out, _ = run(capsys, "check", "1.1", "--target", str(target), "--seed", "1", *verbose)
+        assert code == 1
+        assert f"has a syntax error on line {where}" in " ".join(out.split())
+        assert f"{where} | oops = [1, 2" in out and "^" in out
+        assert "more failing test" not in out
+        assert "plugin.py" not in out and "loader.py" not in out and "_pytest" not in out
+
+
+def test_a_hang_at_import_says_so(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(ROOT)
+    target = _broken_copy(tmp_path, ROOT, "import time\n\nwhile True:\n    time.sleep(0.01)\n")
+    from pytorch_path.runner import check
+
+    results = check("1.1", project=Project(ROOT), target=target, seed=1, time_limit_s=1)
+    (ex,) = results.exercises
+    assert ex.status.value == "timeout"
+    assert "while importing your file" in ex.message and "top level" in ex.message
+
+
+def test_verbose_tracebacks_hold_the_graders_line_and_the_learners_frames_only(
+    in_mini: Project, capsys
+) -> None:
+    failing = in_mini.root / "learner" / "stage1_mini" / "ex02_fails.py"
+    failing.write_text(
+        "def helper(x):\n    return x.nope()\n\n\ndef double(x):\n    return helper(x)\n"
+    )
+    _, out, _ = run(capsys, "check", "1.2", "--target", "learner", "--seed", "3", "-v")
+    assert "grader graders/stage1_mini/test_ex02_fails.py:" in out
+    assert "yours  learner/stage1_mini/ex02_fails.py:6 in double" in out
+    assert "yours  learner/stage1_mini/ex02_fails.py:2 in helper" in out
+    assert "AttributeError: 'Tensor' object has no attribute 'nope'" in out
+    for engine in ("plugin.py", "scenario.py", "runner.py", "_pytest", "pluggy"):
+        assert engine not in out

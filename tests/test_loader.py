@@ -50,7 +50,21 @@ def test_exception_at_import_names_line(tmp_path: Path) -> None:
     path = write(tmp_path, "A = 1\nB = {}['missing']\n")
     with pytest.raises(LearnerImportError) as info:
         load_module(path, display="ex01_x.py")
-    assert str(info.value) == "ex01_x.py failed while being imported on line 2: KeyError: 'missing'"
+    assert str(info.value).splitlines() == [
+        "ex01_x.py failed while being imported on line 2: KeyError: 'missing'",
+        "   2 | B = {}['missing']",
+        "     |     ^^^^^^^^^^^^^",
+    ]
+
+
+def test_point_at_shows_the_line_and_a_caret() -> None:
+    from pytorch_path.loader import point_at
+
+    source = "a = 1\n    b = (2,\n"
+    assert point_at(source, 2, 9) == "\n   2 |     b = (2,\n     |         ^"
+    assert point_at(source, 2, 5, 6) == "\n   2 |     b = (2,\n     |     ^"
+    assert point_at(source, 1) == "\n   1 | a = 1"
+    assert point_at(source, 9) == "" and point_at(source, None) == ""
 
 
 def test_missing_package_is_named(tmp_path: Path) -> None:

@@ -51,6 +51,30 @@ def learner_frame(tb: traceback.StackSummary, path: Path) -> traceback.FrameSumm
     return found
 
 
+def point_at(
+    source: bytes | str, line: int | None, column: int | None = None, end: int | None = None
+) -> str:
+    """The source line ``line`` (1-based) with a caret under ``column`` (1-based), indented.
+
+    ``end`` (exclusive, 1-based) widens the caret to ``^^^``. Empty when the line is
+    unknown or out of range. Used under a load error, so the learner sees where.
+    """
+    text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
+    lines = text.splitlines()
+    if line is None or not 1 <= line <= len(lines):
+        return ""
+    code = lines[line - 1].rstrip().expandtabs(4)
+    gutter = f"{line:>4} | "
+    out = f"\n{gutter}{code}"
+    if column is not None and column >= 1:
+        stripped = len(code) - len(code.lstrip())
+        start = max(column - 1, stripped)
+        width = max(1, (end - column) if end and end > column else 1)
+        width = min(width, max(1, len(code) - start))
+        out += "\n" + " " * (len(gutter) - 2) + "| " + " " * start + "^" * width
+    return out
+
+
 def load_module(path: Path, *, display: str | None = None) -> ModuleType:
     """Import the Python file at ``path`` under a fresh module name and return it.
 
@@ -69,8 +93,10 @@ def load_module(path: Path, *, display: str | None = None) -> ModuleType:
         code = compile(source, str(path), "exec", dont_inherit=True)
     except SyntaxError as exc:
         detail = exc.msg or "invalid syntax"
+        end = exc.end_offset if exc.end_lineno == exc.lineno else None
         raise LearnerSyntaxError(
-            f"{shown} has a syntax error on line {exc.lineno}: {detail}",
+            f"{shown} has a syntax error on line {exc.lineno}: {detail}"
+            + point_at(source, exc.lineno, exc.offset, end),
             path=path,
             line=exc.lineno,
         ) from None
@@ -98,8 +124,17 @@ def load_module(path: Path, *, display: str | None = None) -> ModuleType:
             reason = f"it imports {exc.name!r}, which is not installed or does not exist"
         else:
             reason = f"{type(exc).__name__}: {exc}"
+        pointer = ""
+        if frame is not None:
+            column = getattr(frame, "colno", None)
+            one_line = getattr(frame, "end_lineno", None) == frame.lineno  # 3.11+ positions
+            end = getattr(frame, "end_colno", None) if one_line else None
+            pointer = point_at(
+                source, frame.lineno, None if column is None else column + 1,
+                None if end is None else end + 1,
+            )  # fmt: skip
         raise LearnerImportError(
-            f"{shown} failed while being imported{where}: {reason}",
+            f"{shown} failed while being imported{where}: {reason}{pointer}",
             path=path,
             line=frame.lineno if frame else None,
         ) from exc

@@ -650,9 +650,42 @@ class GraderPlugin:
             assert call.excinfo is not None
             status, message = self.classify(record.exercise, call.excinfo.value)
             record.status, record.message = status, clean(message)
-            record.traceback = clean(report.longreprtext, 20_000)
+            record.traceback = clean(self.short_traceback(record.exercise, call.excinfo.value))
         elif call.when == "call":
             record.status = Status.PASSED
+
+    def short_traceback(self, ex: Exercise, exc: BaseException) -> str:
+        """The traceback a learner reads under ``-v``: the grader's line, then their frames.
+
+        Only frames in the grader's file and in the learner's file are kept (never the
+        engine's: pytest, the plugin, the loader, the wire), each as ``file:line in name``
+        with its source line; a :class:`LearnerError` adds the frames it carried back.
+        """
+        grader = self.config.grader_for(ex).resolve()
+        mine = self.learner_file(ex).resolve()
+        root = self.config.display_root
+        lines: list[str] = []
+        for frame in traceback.extract_tb(exc.__traceback__):
+            if _same_file(frame.filename, grader):
+                who = "grader"
+            elif _same_file(frame.filename, mine):
+                who = "yours "
+            else:
+                continue
+            lines.append(f"{who} {shown_path(Path(frame.filename), root)}:{frame.lineno} "
+                         f"in {frame.name}")  # fmt: skip
+            if frame.line:
+                lines.append(f"           {frame.line.strip()}")
+        if isinstance(exc, LearnerError):
+            shown = shown_path(mine, root)
+            for learner_frame in exc.frames:
+                lines.append(f"yours  {shown}:{learner_frame.lineno} in {learner_frame.name}")
+                if learner_frame.line:
+                    lines.append(f"           {learner_frame.line.strip()}")
+            lines.append(f"{exc.type_name}: {exc.message}".rstrip(": "))
+        elif not isinstance(exc, (checks.CheckFailure, AssertionError)):
+            lines.append(f"{type(exc).__name__}: {exc}".rstrip(": "))
+        return "\n".join(lines)
 
     # ------------------------------------------------------------------ classification
 
@@ -670,6 +703,12 @@ class GraderPlugin:
             )
         if isinstance(exc, LearnerTimeoutError):
             limit = self.budget_s(ex)
+            if _while_importing(exc):
+                return Status.TIMEOUT, (
+                    f"stopped after {limit:g} s while importing your file {shown}: code at its "
+                    "top level (outside any function) never finished; put work inside the "
+                    "functions, or under `if __name__ == '__main__':`"
+                )
             return Status.TIMEOUT, (
                 f"stopped after {limit:g} s, the time limit of exercise {ex.id}; look in {shown} "
                 "for a loop that never ends or far more work than the task needs"
@@ -814,6 +853,15 @@ def _absent_device(item: pytest.Item) -> str | None:
     if isinstance(name, str) and not devices.is_available(name):
         return name
     return None
+
+
+def _while_importing(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised while a learner's module was being imported."""
+    loader_file = Path(load_module.__code__.co_filename)
+    return any(
+        frame.name == "load_module" and _same_file(frame.filename, loader_file.resolve())
+        for frame in traceback.extract_tb(exc.__traceback__)
+    )
 
 
 def _same_file(filename: str, path: Path) -> bool:

@@ -129,8 +129,15 @@ def _detail(ex: ExerciseResult, verbose: bool) -> RenderableType:
         )
     ]
     problems = [t for t in ex.tests if t.status not in (Status.PASSED, Status.SKIPPED)]
-    shown = problems if verbose else problems[:1]
-    if not problems and ex.message:
+    # A file that cannot be loaded fails every test the same way: that is one problem of
+    # the exercise (file, line, caret), not of its first test, and nothing more is listed.
+    same = {t.message for t in problems} == {ex.message}
+    whole = same and (
+        ex.status is Status.ERROR
+        or (ex.status is Status.TIMEOUT and "while importing your file" in ex.message)
+    )
+    shown = [] if whole else problems if verbose else problems[:1]
+    if (whole or not problems) and ex.message:
         parts.append(Padding(Text(ex.message), (0, 0, 0, 2)))
     for test in shown:
         parts.append(Padding(Text(test.headline, style="bold"), (0, 0, 0, 2)))
@@ -138,7 +145,7 @@ def _detail(ex: ExerciseResult, verbose: bool) -> RenderableType:
         parts.extend(printed(test, verbose=verbose))
         if verbose and test.traceback:
             parts.append(Padding(Text(test.traceback, style="dim"), (0, 0, 0, 6)))
-    if len(problems) > len(shown):
+    if len(problems) > len(shown) and not whole:
         more = len(problems) - len(shown)
         parts.append(
             Padding(
