@@ -109,7 +109,13 @@ def test_solution_cli_exit_codes(mini_copy: Project, monkeypatch, capsys) -> Non
     assert "opens once your version passes" in " ".join(capsys.readouterr().err.split())
     assert main(["solution", "1.2", "--target", "learner", "--force"]) == 0
     captured = capsys.readouterr()
-    assert "def double" in captured.out and "recorded" in captured.err
+    assert "recorded" in captured.err
+    # A diff from the learner's file to the reference: the wrong line out, the right one in.
+    assert "- yours, + reference" in " ".join(captured.out.split())
+    assert "-    return x + x + 1" in captured.out and "+    return 2 * x" in captured.out
+    assert main(["solution", "1.2", "--target", "learner", "--full", "--force"]) == 0
+    full = capsys.readouterr().out
+    assert "def double" in full and "return x + x + 1" not in full
 
 
 def test_reset_in_a_workspace_keeps_a_backup(tmp_path: Path, project: Project) -> None:
@@ -349,3 +355,16 @@ def test_init_from_curriculum_moves_the_work_and_progress(tmp_path: Path, mini: 
     assert Progress.load(ws).of("1.3").status == "passed"
     with pytest.raises(LearnError, match=r"--from .*: no such folder"):
         init_workspace(project, tmp_path / "other", source=tmp_path / "nope")
+
+
+def test_planned_stages_are_named_as_planned(project: Project, capsys) -> None:
+    from pytorch_path.curriculum import PLANNED_STAGES
+
+    missing = [n for n in PLANNED_STAGES if n not in {s.number for s in project.stages}]
+    if not missing:
+        pytest.skip("every planned stage exists now")
+    assert main(["lesson", str(missing[0])]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        f"stage {missing[0]} ({PLANNED_STAGES[missing[0]]}) is planned but not written yet" in err
+    )

@@ -313,10 +313,13 @@ def cmd_progress(args: argparse.Namespace) -> int:
 
 
 def cmd_solution(args: argparse.Namespace) -> int:
-    """``solution ID``: the reference solution, once the exercise has passed here."""
+    """``solution ID``: how the reference differs from your file, once the exercise passed.
+
+    ``--full`` prints the whole reference instead of the diff.
+    """
     from rich.syntax import Syntax
 
-    from pytorch_path.learn import LearnError, solution_source
+    from pytorch_path.learn import LearnError, solution_diff, solution_source
 
     project, ex, target = _exercise_and_target(args)
     try:
@@ -329,7 +332,18 @@ def cmd_solution(args: argparse.Namespace) -> int:
             f"[yellow]showing the solution of {ex.id} before it passed; "
             "this is recorded in your progress[/]"
         )
-    console.print(Syntax(source, "python", line_numbers=True, word_wrap=True))
+    if args.full:
+        console.print(Syntax(source, "python", line_numbers=True, word_wrap=True))
+        return EXIT_OK
+    diff = solution_diff(project, ex, target, source)
+    if not diff:
+        console.print(f"your {shown_path(target / ex.relpath)} is the reference solution, exactly")
+        return EXIT_OK
+    console.print(
+        f"[dim]how the reference differs from your {shown_path(target / ex.relpath)} "
+        "(- yours, + reference; --full prints the whole reference):[/]"
+    )
+    console.print(Syntax(diff, "diff", word_wrap=True))
     return EXIT_OK
 
 
@@ -482,6 +496,34 @@ def cmd_dev_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    """``plot ID``: your loss curve next to the reference's, as sparklines and a PNG.
+
+    The curve comes from the ``loss_curve`` scenario of the exercise's grader. Exit 2 for
+    an exercise without one (a usage error), 1 when your code fails (one sentence).
+    """
+    from pytorch_path.plot import NoCurveError, PlotError, curves, summary_lines, write_png
+
+    project, ex, target = _exercise_and_target(args)
+    try:
+        with console.status(f"training {ex.id}: yours, then the reference…", spinner="dots"):
+            result = curves(project, ex, target, seed=args.seed)
+    except NoCurveError as exc:
+        fail(str(exc))
+    except PlotError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}")
+        return EXIT_NOT_PASSED
+    for line in summary_lines(result):
+        console.print(escape(line), soft_wrap=True)
+    out = args.out if args.out is not None else target / "plots" / f"{ex.id}.png"
+    try:
+        write_png(result, out)
+    except OSError as exc:
+        fail(f"could not write {out}: {exc.strerror or exc}")
+    console.print(f"wrote {escape(shown_path(out))}")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------- parser
 
 
@@ -602,6 +644,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("solution", help="show the reference solution of an exercise you passed")
     p.add_argument("id", help="exercise id, e.g. 1.3")
     p.add_argument("--force", action="store_true", help="show it before passing (recorded)")
+    p.add_argument("--full", action="store_true", help="the whole reference, not a diff")
     p.add_argument("--target", type=Path, default=None, help=target_help)
     p.set_defaults(func=cmd_solution)
 
@@ -637,6 +680,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("roadmap", help="print the roadmap table generated from the manifests")
     p.add_argument("--write", action="store_true", help="update the roadmap section of README.md")
     p.set_defaults(func=cmd_roadmap)
+
+    p = sub.add_parser("plot", help="draw your loss curve next to the reference's")
+    p.add_argument("id", help="exercise id, e.g. 2.3")
+    p.add_argument("--target", type=Path, default=None, help=target_help)
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="the PNG to write (default: plots/ID.png in the target)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of both training runs (default: 0)")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("dev-check", help="check the curriculum's consistency (for maintainers)")
     p.add_argument("selection", nargs="?", default="all", help=selection_help)

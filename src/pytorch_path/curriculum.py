@@ -33,6 +33,9 @@ TIERS: dict[str, str] = {
     "guardian": "🛡",
 }
 
+#: Stages announced but not shipped yet (a stage with a manifest is no longer "planned").
+PLANNED_STAGES: dict[int, str] = {4: "Transfer learning", 5: "Deployment"}
+
 FORMAT_VERSION = 1
 _STAGE_KEYS = {"format_version", "stage", "title", "exercises"}
 _REQUIRED_STAGE_KEYS = _STAGE_KEYS
@@ -411,7 +414,15 @@ def load_stages(curriculum_dir: Path, project: Project | None = None) -> tuple[S
 
 
 def _no_stage_message(token: str, stages: Iterable[Stage]) -> str:
+    stages = tuple(stages)
     listing = ", ".join(f"{s.number} ({s.title})" for s in stages)
+    shipped = {s.number for s in stages}
+    if token.isdigit() and int(token) in PLANNED_STAGES and int(token) not in shipped:
+        title = PLANNED_STAGES[int(token)]
+        return (
+            f"stage {token} ({title}) is planned but not written yet; the stages you can "
+            f"work on now are {listing}"
+        )
     return f"there is no stage {token}; the stages are {listing}"
 
 

@@ -149,6 +149,22 @@ def solution_source(project: Project, ex: Exercise, target: Path, *, force: bool
     return project.solution_path(ex).read_text(encoding="utf-8")
 
 
+def solution_diff(project: Project, ex: Exercise, target: Path, reference: str) -> str:
+    """A unified diff from the learner's file to the reference solution (empty: identical)."""
+    import difflib
+
+    mine_path = learner_path(target, ex)
+    mine = mine_path.read_text(encoding="utf-8") if mine_path.is_file() else ""
+    return "".join(
+        difflib.unified_diff(
+            mine.splitlines(keepends=True),
+            reference.splitlines(keepends=True),
+            fromfile=f"yours: {ex.relpath}",
+            tofile=f"reference: {ex.relpath}",
+        )
+    )
+
+
 # --------------------------------------------------------------------------- reset
 
 
