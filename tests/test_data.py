@@ -383,3 +383,49 @@ def test_make_shapes_images_mask_is_the_evidence() -> None:
         assert m.flatten()[top].float().mean().item() >= 0.9
     assert images[:, 0][mask].mean().item() > 0.9
     assert images[:, 0][~mask].mean().item() < 0.1
+
+
+def test_the_backbone_checkpoint_verifies_and_loads_strictly() -> None:
+    import torch
+
+    from pytorch_path import data
+
+    path = data.verify_file(data.BACKBONE_FILE)
+    state = torch.load(path, weights_only=True)
+    model = data.make_backbone()
+    model.load_state_dict(state, strict=True)
+    names = [name for name, _ in model.named_children()]
+    assert names == ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3",
+                     "layer4", "avgpool", "fc"]  # fmt: skip
+    digits, labels = data.load_digits()
+    keep = labels < 5
+    model.eval()
+    with torch.no_grad():
+        predicted = model(data.backbone_images(digits[keep][:200])).argmax(1)
+    assert (predicted == labels[keep][:200]).float().mean() > 0.95  # it learnt digits 0-4
+
+
+def test_backbone_images_shape_and_refusal() -> None:
+    import torch
+
+    from pytorch_path import data
+
+    out = data.backbone_images(torch.rand(2, 1, 8, 8))
+    assert out.shape == (2, 3, data.BACKBONE_SIZE, data.BACKBONE_SIZE)
+    assert torch.equal(out[:, 0], out[:, 2])
+    with pytest.raises(ValueError, match=r"expected grey images \(N, 1, H, W\)"):
+        data.backbone_images(torch.rand(2, 3, 8, 8))
+
+
+@pytest.mark.slow
+def test_the_pretraining_script_reproduces_the_checkpoint() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, str(root / "scripts" / "pretrain_backbone.py"), "--check"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "reproduced exactly" in done.stdout

@@ -44,16 +44,24 @@ import torch
 from pytorch_path.locations import candidate_roots
 
 __all__ = [
+    "BACKBONE_CLASSES",
+    "BACKBONE_FILE",
+    "BACKBONE_MEAN",
+    "BACKBONE_SIZE",
+    "BACKBONE_STD",
+    "BACKBONE_WIDTHS",
     "DATA_DIR",
     "DATA_ENV_VAR",
     "PAD_TOKEN",
     "SHAPE_NAMES",
     "DataChecksumError",
     "DataNotFoundError",
+    "backbone_images",
     "data_dir",
     "digits_split",
     "expected_sha256",
     "load_digits",
+    "make_backbone",
     "make_classification",
     "make_regression",
     "make_sequence_task",
@@ -71,6 +79,18 @@ CHECKSUMS_FILE = "checksums.json"
 
 #: File name of the digits inside the data folder.
 DIGITS_FILE = "digits.npz"
+
+#: File name of the small pretrained backbone (a state dict) inside the data folder.
+BACKBONE_FILE = "backbone.pt"
+#: Channel widths of the backbone's stem/layer1, layer2, layer3 and layer4.
+BACKBONE_WIDTHS = (16, 32, 64, 128)
+#: The digits the backbone was pretrained on (its ``fc`` has one output for each).
+BACKBONE_CLASSES = (0, 1, 2, 3, 4)
+#: The side, in pixels, of the RGB images the backbone was trained on.
+BACKBONE_SIZE = 32
+#: Per-channel mean and std the backbone's inputs were normalised with (the same for R, G, B).
+BACKBONE_MEAN = (0.3, 0.3, 0.3)
+BACKBONE_STD = (0.32, 0.32, 0.32)
 
 #: Token id reserved for padding by :func:`make_sequence_task`; no sequence contains it.
 PAD_TOKEN = 0
@@ -645,3 +665,56 @@ def make_shapes_images(
     )
     images = pixels.clamp(0.0, 1.0).unsqueeze(1)
     return images.to(device=device, dtype=dtype), labels.to(device), mask.to(device)
+
+
+# --------------------------------------------------------------------------- backbone
+
+
+def make_backbone(num_classes: int = len(BACKBONE_CLASSES)) -> torch.nn.Module:
+    """The architecture of the shipped backbone, randomly initialised: a narrow ResNet.
+
+    A ``torchvision.models.ResNet`` of :class:`~torchvision.models.resnet.BasicBlock`
+    with one block per stage and the widths :data:`BACKBONE_WIDTHS`, so its children
+    have ``resnet18``'s names (``conv1``, ``bn1``, ``relu``, ``maxpool``, ``layer1`` …
+    ``layer4``, ``avgpool``, ``fc``) and the surgery code written for it is the code
+    one writes for ``resnet18``. Its weights are in ``data/backbone.pt``
+    (:data:`BACKBONE_FILE`): load them with ``torch.load(..., weights_only=True)`` and
+    ``load_state_dict(..., strict=True)``. Nothing is downloaded.
+    """
+    from torchvision.models.resnet import BasicBlock, ResNet
+
+    model = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=num_classes)
+    w1, w2, w3, w4 = BACKBONE_WIDTHS
+    model.inplanes = w1
+    model.conv1 = torch.nn.Conv2d(3, w1, kernel_size=7, stride=2, padding=3, bias=False)
+    model.bn1 = torch.nn.BatchNorm2d(w1)
+    model.layer1 = model._make_layer(BasicBlock, w1, 1)
+    model.layer2 = model._make_layer(BasicBlock, w2, 1, stride=2)
+    model.layer3 = model._make_layer(BasicBlock, w3, 1, stride=2)
+    model.layer4 = model._make_layer(BasicBlock, w4, 1, stride=2)
+    model.fc = torch.nn.Linear(w4, num_classes)
+    for module in model.modules():  # torchvision's own initialisation, for the new layers
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(module, torch.nn.BatchNorm2d):
+            torch.nn.init.ones_(module.weight)
+            torch.nn.init.zeros_(module.bias)
+    backbone: torch.nn.Module = model
+    return backbone
+
+
+def backbone_images(images: torch.Tensor) -> torch.Tensor:
+    """Digits ``(N, 1, 8, 8)`` in [0, 1] as the backbone's inputs: ``(N, 3, 32, 32)``, normalised.
+
+    Bilinear upsampling to :data:`BACKBONE_SIZE`, the grey channel repeated as R, G
+    and B, then ``(x - BACKBONE_MEAN) / BACKBONE_STD`` per channel.
+    """
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(f"expected grey images (N, 1, H, W), got shape {tuple(images.shape)}")
+    big = torch.nn.functional.interpolate(
+        images.float(), size=(BACKBONE_SIZE, BACKBONE_SIZE), mode="bilinear", align_corners=False
+    )
+    rgb = big.repeat(1, 3, 1, 1)
+    mean = torch.tensor(BACKBONE_MEAN, device=rgb.device).view(1, 3, 1, 1)
+    std = torch.tensor(BACKBONE_STD, device=rgb.device).view(1, 3, 1, 1)
+    return (rgb - mean) / std
