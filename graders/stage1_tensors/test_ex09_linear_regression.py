@@ -29,6 +29,7 @@ from pytorch_path.checks import (
     describe,
     fail,
 )
+from pytorch_path.data import make_regression
 from pytorch_path.scenario import LearnerError, scenario
 
 
@@ -423,3 +424,13 @@ def fit_without_optim_or_modules(
         torch.nn.Module.__init__ = module_init  # type: ignore[method-assign]
     out["made"] = made[0] if made else None
     return out
+
+
+@scenario
+def loss_curve(mod: Any, *, seed: int = 0) -> dict[str, Any]:
+    """For ``pytorch-path plot``: fit_linear_regression's loss at each step, on seeded data."""
+    X, y, _, _ = make_regression(96, 4, noise=0.1, seed=seed, dtype=torch.float64)
+    steps = 40
+    call = call_repr("fit_linear_regression", X, y, lr=0.1, steps=steps)
+    _, _, losses = _unpack(fit(mod, X, y, lr=0.1, steps=steps), call, steps)
+    return {"loss": losses, "label": "train loss (MSE) per step", "x_label": "step"}

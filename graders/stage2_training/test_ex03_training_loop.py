@@ -48,6 +48,7 @@ from pytorch_path.checks import (
     states_close,
     tolerance,
 )
+from pytorch_path.data import make_classification
 from pytorch_path.scenario import scenario
 
 Batches = list[tuple[torch.Tensor, torch.Tensor]]
@@ -280,6 +281,32 @@ def evaluation(
             name: None if p.grad is None else p.grad.detach().cpu()
             for name, p in model.named_parameters()
         },
+    }
+
+
+@scenario
+def loss_curve(mod: Any, *, seed: int = 0) -> dict[str, Any]:
+    """For ``pytorch-path plot``: 12 epochs of train_one_epoch then evaluate, on seeded blobs."""
+    X, y = make_classification(320, 6, 3, separation=2.5, seed=seed)
+    train, val = _split(X[:256], y[:256], 32), _split(X[256:], y[256:], 64)
+    torch.manual_seed(seed)
+    model = _Net(6, 16, 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    call = "train_one_epoch(model, batches, nn.CrossEntropyLoss(), SGD(lr=0.05), 'cpu')"
+    losses, val_losses, accuracies = [], [], []
+    for epoch in range(1, 13):
+        out = mod.train_one_epoch(model, train, loss_fn, optimizer, "cpu")
+        losses.append(assert_python_float(out, what=f"epoch {epoch}'s loss", call=call))
+        result = mod.evaluate(model, val, loss_fn, "cpu")
+        loss, accuracy = _check_result(result, describe(result), "evaluate(model, ...)")
+        val_losses.append(loss)
+        accuracies.append(accuracy)
+    return {
+        "loss": losses,
+        "val_loss": val_losses,
+        "accuracy": accuracies,
+        "label": "train loss per epoch (validation dotted)",
     }
 
 

@@ -564,6 +564,29 @@ def replay(
     return {"error": None, "logits": logits_per_epoch, "val": val_per_epoch}
 
 
+@scenario
+def loss_curve(mod: Any, *, seed: int = 0) -> dict[str, Any]:
+    """For ``pytorch-path plot``: fit() with the main test config; the curves its log.csv holds."""
+    config = _config_main(random.Random(seed))
+    with tempfile.TemporaryDirectory() as tmp:
+        out_dir = Path(tmp) / "run"
+        learner_attr(mod, "fit")(config, out_dir=out_dir, device="cpu")
+        log = out_dir / "log.csv"
+        if not log.is_file():
+            raise fail(f"fit({config!r}, ...) wrote no log.csv into out_dir")
+        rows = list(csv.DictReader(io.StringIO(log.read_text(encoding="utf-8"))))
+    columns = {"train_loss": "loss", "val_loss": "val_loss", "val_accuracy": "accuracy"}
+    curves: dict[str, Any] = {"label": "train_loss per epoch from log.csv (val_loss dotted)"}
+    for column, key in columns.items():
+        try:
+            curves[key] = [float(row[column]) for row in rows]
+        except (KeyError, TypeError, ValueError):
+            raise fail(
+                f"log.csv has no readable {column} column; its header must be {','.join(HEADER)}"
+            ) from None
+    return curves
+
+
 # ----------------------------------------------------------------------------- helpers: configs
 
 

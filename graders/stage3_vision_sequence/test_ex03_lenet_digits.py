@@ -426,6 +426,17 @@ def learn_digits(
     return {"built": None, "losses": losses, "described": describe(losses), "logits": logits}
 
 
+@scenario
+def loss_curve(mod: Any, *, seed: int = 0) -> dict[str, Any]:
+    """For ``pytorch-path plot``: LeNet() trained by train_lenet on the digits, loss per epoch."""
+    x, y = digits_split(seed=seed)["train"]
+    kw = {"epochs": 6, "lr": 0.01, "batch_size": 64, "seed": seed}
+    got = learn_digits(mod, x, y, x[:1], seed, kw)
+    _built(got, call_repr("LeNet"))
+    _, losses = _losses(got, x, y, kw)
+    return {"loss": losses, "label": "train loss per epoch (LeNet, Adam lr=0.01)"}
+
+
 # ----------------------------------------------------------------------------- helpers
 
 

@@ -418,6 +418,28 @@ def printed_text(mod: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+@scenario
+def loss_curve(mod: Any, *, seed: int = 0) -> dict[str, Any]:
+    """For ``pytorch-path plot``: final_loss after 1, 2, … 10 epochs' worth of samples.
+
+    Every run starts from the same weights and reads the same seeded stream, so the run
+    with a budget of k epochs is the first k epochs of the longest one: a training curve.
+    """
+    X, y, _, _ = make_regression(48, 4, seed=seed, dtype=torch.float64)
+    losses = []
+    for epochs in range(1, 11):
+        cfg = {
+            "X": X, "y": y.unsqueeze(1), "d": 4, "out": 1, "loss": "mse_loss",
+            "batch_sizes": [8], "samples": epochs * len(X), "lr": 0.05, "seed": seed,
+        }  # fmt: skip
+        rows = _check_rows(experiment(mod, cfg)["rows"], cfg, _call_text(cfg))
+        losses.append(rows[0]["final_loss"])
+    return {
+        "loss": losses,
+        "label": "final_loss after each epoch's worth of samples (batch size 8, SGD lr=0.05)",
+    }
+
+
 # ----------------------------------------------------------------------------- helpers
 
 

@@ -2,26 +2,37 @@
 
 In a notebook or a Python session::
 
-    from pytorch_path import check, hint
-    check("2.3")   # runs the graders here and returns Results (a table in Jupyter)
-    hint("2.3")    # the next hint you have not seen yet
+    from pytorch_path import check, hint, plot
+    check("2.3")       # runs the graders here and returns Results (a table in Jupyter)
+    hint("2.3")        # the next hint you have not seen yet
+    plot.show("2.3")   # your loss curve next to the reference's (inline in Jupyter)
 
 ``import pytorch_path`` is cheap: torch is imported by the first ``check``, and
-later calls reuse it.
+later calls reuse it. ``plot`` is the module :mod:`pytorch_path.plot`, imported on
+first use (a function of that name would be shadowed by the module once imported).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytorch_path._version import __version__
 
-__all__ = ["Hints", "__version__", "check", "hint"]
+__all__ = ["Hints", "__version__", "check", "hint", "plot"]
 
 if TYPE_CHECKING:
     from pytorch_path.learn import Hint
     from pytorch_path.results import Results
+
+
+def __getattr__(name: str) -> Any:
+    """``pytorch_path.plot``: the loss-curve module, imported on first use."""
+    if name == "plot":
+        import importlib
+
+        return importlib.import_module("pytorch_path.plot")
+    raise AttributeError(f"module 'pytorch_path' has no attribute {name!r}")
 
 
 def check(

@@ -447,6 +447,8 @@ DOCTOR_PACKAGES = (
     ("pytest", "pytest"),
     ("rich", "rich"),
     ("torchinfo", "torchinfo"),
+    ("matplotlib", "matplotlib"),
+    ("tensorboard", "tensorboard"),
 )
 
 
