@@ -352,3 +352,101 @@ def test_the_api_refuses_what_the_cli_refuses(mini: Project) -> None:
     settings = GradeSettings(project=mini, selection="1.1", seed=1, sandbox=SANDBOX)
     with pytest.raises(ValueError, match="--jobs must be at least 1"):
         grade([mini.root / "learner"], settings=settings, jobs=0)
+
+
+# ------------------------------------------------------------------ empty submissions
+
+
+def _no_judge(*args: object, **kwargs: object) -> tuple[str, str]:
+    raise AssertionError("a judge was started for a submission with nothing to grade")
+
+
+def test_empty_submissions_are_empty_not_errors_and_start_no_judge(
+    mini: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pytorch_path.grading.batch as batch
+
+    monkeypatch.setattr(batch, "_run_judge", _no_judge)
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "readme_only").mkdir()
+    (tmp_path / "readme_only" / "README.md").write_text("my work is elsewhere\n")
+    (tmp_path / "wrong_folder" / "stage1_other").mkdir(parents=True)
+    (tmp_path / "wrong_folder" / "stage1_other" / "ex01_passes.py").write_text(HONEST)
+    (tmp_path / "clone" / "curriculum").mkdir(parents=True)  # a clone without the files
+    (tmp_path / "clone" / "README.md").write_text("")
+    names = ["nothing", "readme_only", "wrong_folder", "clone"]
+    settings = GradeSettings(project=mini, selection="1", seed=3, sandbox=SANDBOX)
+    results = dict(zip(names, grade([tmp_path / n for n in names], settings=settings), strict=True))
+    for name, result in results.items():
+        assert result.grading_status == "empty", name
+        assert result.points_earned == 0 and result.points_possible == 40
+        assert len(result.exercises) == 7
+        for ex in result.exercises:
+            assert ex.status is Status.ERROR and ex.points_earned == 0
+            assert ex.message.startswith("the submission holds none of the 7 files expected: ")
+            assert (
+                "expected stage1_mini/ex01_passes.py, stage1_mini/ex02_fails.py, "
+                "stage1_mini/ex03_untouched.py and 4 more, each at that path" in ex.message
+            )
+    assert "it is empty;" in results["nothing"].exercises[0].message
+    assert "it holds only other files (README.md);" in results["readme_only"].exercises[0].message
+    assert "(stage1_other)" in results["wrong_folder"].exercises[0].message
+    assert "(README.md, curriculum)" in results["clone"].exercises[0].message
+
+
+def test_one_expected_file_makes_a_submission_not_empty(mini: Project, tmp_path: Path) -> None:
+    from pytorch_path.grading.batch import empty_reason
+
+    exercises = GradeSettings(project=mini, selection="1.1,1.2", seed=1).exercises
+    sub = tmp_path / "sub" / "stage1_mini"
+    sub.mkdir(parents=True)
+    assert empty_reason(sub.parent, exercises).startswith("the submission holds none of the 2 ")
+    assert empty_reason(sub.parent, exercises[:1]).startswith(
+        "the submission holds none of the file expected: it holds only other files (stage1_mini)"
+    )
+    (sub / "ex02_fails.py").symlink_to("/etc/hostname")  # a link is there (and refused later)
+    assert empty_reason(sub.parent, exercises) == ""
+    (sub / "ex02_fails.py").unlink()
+    (sub / "ex02_fails.py").mkdir()  # so is a folder in its place
+    assert empty_reason(sub.parent, exercises) == ""
+    (sub / "ex02_fails.py").rmdir()
+    (sub / "ex01_passes.py").write_text(HONEST)
+    assert empty_reason(sub.parent, exercises) == ""
+
+
+def test_a_partial_submission_is_graded_and_the_absent_file_is_its_error(
+    mini: Project, tmp_path: Path
+) -> None:
+    path = make_submission(tmp_path, "partial", HONEST, {})  # ex01 only
+    settings = GradeSettings(project=mini, selection="1.1,1.2", seed=1, sandbox=SANDBOX)
+    (results,) = grade([path], settings=settings)
+    assert results.grading_status == "graded"
+    first, second = results.exercises
+    assert first.status is Status.PASSED and first.points_earned == 4
+    assert second.status is Status.ERROR and second.points_earned == 0
+    assert "none of the" not in second.message
+
+
+def test_grade_cli_reports_empty_everywhere(
+    mini: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    import pytorch_path.grading.batch as batch
+
+    monkeypatch.setattr(batch, "_run_judge", _no_judge)
+    monkeypatch.chdir(mini.root)
+    (tmp_path / "bob").mkdir()
+    out = tmp_path / "out"
+    code = main(["grade", str(tmp_path / "bob"), "--stages", "1.1,1.2", "--out", str(out),
+                 "--format", "json,junit,gradescope,csv,md", "--seed", "5",
+                 "--sandbox", SANDBOX])  # fmt: skip
+    assert code == 0, capsys.readouterr().out
+    report = json.loads((out / "bob" / "report.json").read_text())
+    assert report["grading"]["status"] == "empty" and report["points_earned"] == 0
+    rows = (out / "gradebook.csv").read_text().splitlines()
+    assert rows[1] == "bob,0,10,empty,0,0"
+    summary = (out / "summary.md").read_text()
+    assert "| bob | 0 / 10 | empty |" in summary and "- `empty`: " in summary
+    gradescope = json.loads((out / "bob" / "results.json").read_text())
+    assert gradescope["score"] == 0
+    assert gradescope["output"].startswith("Nothing was graded: the submission holds none of")
+    assert [t["max_score"] for t in gradescope["tests"]] == [4, 6]

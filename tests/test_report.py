@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -64,8 +65,11 @@ def sample(name: str = "alice", *, status: str = "graded") -> Results:
     third = 10 / 3
     exercises = (
         _exercise("1.1", Status.PASSED, [_test("test_a", Status.PASSED, 5), _test("test_b", Status.PASSED, 5),
-                                         _test("test_b[cuda]", Status.SKIPPED, 0, message="no CUDA", device_skip=True)]),
-        _exercise("1.2", Status.FAILED, [_test("test_a", Status.PASSED, 2.5), _test("test_b", Status.FAILED, 7.5)]),
+                                         _test("test_a[cuda]", Status.SKIPPED, 0, message="no CUDA", device_skip=True),
+                                         _test("test_b[float32-cuda]", Status.SKIPPED, 0, message="no CUDA", device_skip=True),
+                                         _test("test_a[mps]", Status.SKIPPED, 0, message="no MPS", device_skip=True)]),
+        _exercise("1.2", Status.FAILED, [_test("test_a", Status.PASSED, 2.5, traceback="never kept", output="hi\n"),
+                                         _test("test_b", Status.FAILED, 7.5, traceback="Traceback: boom")]),
         _exercise("1.3", Status.FAILED, [_test(f"test_{i}", s, third) for i, s in
                                          enumerate([Status.PASSED, Status.PASSED, Status.FAILED])]),
         _exercise("1.4", Status.NOT_STARTED, [_test("test_a", Status.NOT_STARTED, 10)]),
@@ -104,6 +108,19 @@ def test_json_round_trips() -> None:
     assert Results.from_dict(data).to_dict() == results.to_dict()
 
 
+def test_json_keeps_tracebacks_only_of_problems_and_caps_them() -> None:
+    data = json.loads(report.render_json(sample()))
+    tests = {(ex["id"], t["name"]): t for ex in data["exercises"] for t in ex["tests"]}
+    assert tests[("1.2", "test_a")]["traceback"] == ""  # passed: no traceback
+    assert tests[("1.2", "test_a")]["output"] == "hi\n"  # its prints stay (capped)
+    assert tests[("1.2", "test_b")]["traceback"] == "Traceback: boom"
+    assert all(tests[("1.1", n)]["traceback"] == "" for n in ("test_a[cuda]", "test_a[mps]"))
+    huge = _test("test_x", Status.ERROR, 1, traceback="t" * 50_000, output="o" * 9000)
+    shown = json.loads(json.dumps(huge.to_dict()))
+    assert shown["traceback"] == "t" * 8000 + "… [42000 more characters cut]"
+    assert shown["output"] == "o" * 8000 + "… [1000 more characters cut]"
+
+
 def _junit(results: Results) -> ET.Element:
     text = report.render_junit(results, name=results.name)
     assert text.startswith("<?xml")
@@ -135,7 +152,8 @@ def test_junit_structure_and_counts_add_up() -> None:
             totals[key] += int(suite.get(key, ""))
     assert {key: int(root.get(key, "")) for key in totals} == totals
     # 1.2, 1.3, 1.4 (not started) and 1.6 (tampered) fail; the load error and the timeout err.
-    assert totals == {"tests": 13, "failures": 4, "errors": 2, "skipped": 1}
+    # 1.1's three device skips are two cases: one per absent device (cuda, mps).
+    assert totals == {"tests": 14, "failures": 4, "errors": 2, "skipped": 2}
 
 
 def test_junit_names_each_outcome() -> None:
@@ -147,10 +165,38 @@ def test_junit_names_each_outcome() -> None:
     assert "test_b does its job." in (failure.text or "")
     load = root.find("./testsuite[@name='1.5 Exercise 1.5']/testcase[@name='load']/error")
     assert load is not None and "syntax error on line 3" in (load.get("message") or "")
-    skipped = root.find(".//testcase[@name='test_b[cuda]']/skipped")
-    assert skipped is not None and skipped.get("message") == "no CUDA"
+    assert "traceback: boom" in (failure.text or "").lower()
     timeout = root.find("./testsuite[@name='1.7 Exercise 1.7']/testcase/error")
     assert timeout is not None and timeout.get("type") == "timeout"
+
+
+def test_junit_collapses_absent_device_skips_into_one_case_per_device() -> None:
+    root = _junit(sample())
+    suite = root.find("./testsuite[@name='1.1 Exercise 1.1']")
+    assert suite is not None
+    names = [case.get("name") for case in suite.findall("testcase")]
+    assert names == ["test_a", "test_b", "cuda tests", "mps tests"]
+    assert suite.get("tests") == "4" and suite.get("skipped") == "2"
+    cuda = suite.find("./testcase[@name='cuda tests']/skipped")
+    assert cuda is not None and cuda.get("message") == "no CUDA"
+    assert cuda.text == "2 tests not run here: test_a[cuda], test_b[float32-cuda]"
+    mps = suite.find("./testcase[@name='mps tests']/skipped")
+    assert mps is not None and mps.get("message") == "no MPS"
+    assert mps.text == "1 test not run here: test_a[mps]"
+    assert not root.findall(".//testcase[@name='test_a[cuda]']")  # no per-test clutter
+
+
+def test_junit_exercise_skipped_everywhere_is_one_case_per_device() -> None:
+    tests = [_test(f"test_{i}[cuda]", Status.SKIPPED, 0, message="no CUDA device here",
+                   device_skip=True) for i in range(5)]  # fmt: skip
+    results = Results(target="t", seed=1, torch="2", devices=("cpu",),
+                      exercises=(_exercise("4.2", Status.SKIPPED, tests),))  # fmt: skip
+    root = _junit(results)
+    (case,) = root.findall(".//testcase")
+    assert case.get("name") == "cuda tests" and case.get("classname") == "4.2"
+    skipped = case.find("skipped")
+    assert skipped is not None and skipped.get("message") == "no CUDA device here"
+    assert root.get("tests") == "1" and root.get("skipped") == "1"
 
 
 #: Keys Gradescope documents for results.json ("Autograder Specifications").
@@ -192,7 +238,49 @@ def test_gradescope_scores_add_up_exactly() -> None:
 
 def test_gradescope_says_when_grading_ended_early() -> None:
     data = report.gradescope_dict(sample(status="timeout"))
-    assert data["output"].startswith("Grading ended early: timeout.")
+    assert data["output"].startswith(
+        "Grading ended early: timeout (grading was stopped at the submission's time limit)."
+    )
+
+
+def empty_sample(name: str = "nobody") -> Results:
+    """An ``empty`` submission as ``grade`` reports it: every test an error, nothing earned."""
+    reason = "the submission holds none of the 2 files expected: it is empty; expected a.py, b.py"
+    exercises = tuple(
+        _exercise(ex_id, Status.ERROR, [_test(f"test_{i}", Status.ERROR, points / 3, message=reason)
+                                        for i in range(3)], points=points, message=reason)
+        for ex_id, points in (("1.1", 4.0), ("1.2", 6.0))
+    )  # fmt: skip
+    exercises = tuple(replace(ex, file=f"{name}/stage1/ex0{ex.id[-1]}.py") for ex in exercises)
+    grading = Grading(submission=name, path="subs/" + name, status="empty")
+    return Results(target=name, seed=3, torch="2.x", devices=("cpu",), exercises=exercises,
+                   selection="1", grading=grading)  # fmt: skip
+
+
+def test_gradescope_empty_submission_is_one_entry_per_exercise() -> None:
+    data = report.gradescope_dict(empty_sample())
+    assert data["output"].splitlines()[0] == (
+        "Nothing was graded: the submission holds none of the 2 files expected: it is empty; "
+        "expected a.py, b.py."
+    )
+    assert [(t["name"], t["score"], t["max_score"]) for t in data["tests"]] == [
+        ("1.1 Exercise 1.1", 0.0, 4.0),
+        ("1.2 Exercise 1.2", 0.0, 6.0),
+    ]
+    assert data["tests"][0]["output"] == (
+        "not graded: expected stage1/ex01.py in the submission, and it was not there"
+    )
+    assert data["score"] == 0
+
+
+def test_empty_shows_in_gradebook_summary_and_junit() -> None:
+    rows = list(csv.reader(io.StringIO(report.render_gradebook([empty_sample(), sample()]))))
+    assert rows[2][:4] == ["nobody", "0", "10", "empty"]
+    text = report.render_summary([empty_sample(), sample()])
+    assert "| nobody | 0 / 10 | empty |" in text
+    assert "- `empty`: the submission holds none of the selected exercises' files" in text
+    root = _junit(empty_sample())
+    assert root.get("errors") == "6" and root.get("tests") == "6"
 
 
 def test_gradebook_csv_parses_back_sorted() -> None:

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
 from pytorch_path.results import (
+    GRADING_STATUSES,
     SCHEMA_VERSION,
+    TEXT_LIMIT,
     ExerciseResult,
     Grading,
     Results,
     Status,
     TestResult,
+    capped,
     exercise_status,
 )
 
@@ -119,3 +123,36 @@ def test_grading_record_round_trips_and_cannot_overwrite_schema_keys() -> None:
     assert back.grading == results.grading
     assert back.name == "alice" and back.grading_status == "graded"
     assert Results.from_dict({**data, "grading": None}).grading is None
+
+
+@pytest.mark.parametrize("status", [Status.PASSED, Status.SKIPPED, Status.NOT_STARTED])
+def test_only_problems_keep_a_traceback(status: Status) -> None:
+    test = TestResult(name="t", status=status, traceback="Traceback (most recent call last)")
+    assert test.traceback == ""
+    assert test.to_dict()["traceback"] == ""
+
+
+@pytest.mark.parametrize("status", [Status.FAILED, Status.ERROR, Status.TIMEOUT, Status.TAMPERED])
+def test_problems_keep_their_traceback(status: Status) -> None:
+    assert TestResult(name="t", status=status, traceback="tb").traceback == "tb"
+
+
+def test_traceback_and_output_are_capped_with_an_exact_count() -> None:
+    from pytorch_path.text import clean
+
+    already_cut = clean("x" * 30_000, 20_000)  # as the plugin keeps a traceback
+    test = TestResult(name="t", status=Status.FAILED, traceback=already_cut, output="\x00" * 10)
+    assert test.traceback == "x" * TEXT_LIMIT + "… [22000 more characters cut]"
+    assert test.output == "\\x00" * 10  # made safe for every writer
+    again = TestResult.from_dict(json.loads(json.dumps(test.to_dict())))
+    assert again == test  # capping twice changes nothing
+    assert replace(test, status=Status.PASSED).traceback == ""
+    assert capped("short") == "short"
+    assert capped("y" * 10, 4) == "yyyy… [6 more characters cut]"
+    assert capped(capped("y" * 10, 4), 4) == capped("y" * 10, 4)
+
+
+def test_every_grading_status_is_explained() -> None:
+    assert set(GRADING_STATUSES) == {"graded", "empty", "missing", "timeout", "crashed"}
+    empty = Grading(submission="bob", status="empty")
+    assert Grading.from_dict(empty.to_dict()).status == "empty"

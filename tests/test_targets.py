@@ -48,3 +48,10 @@ def test_a_submitted_clone_is_read_from_its_workspace(tmp_path: Path, mini: Proj
     shutil.copytree(mini.root / "learner", clone / "curriculum")
     init_workspace(mini, clone / "workspace")
     assert resolve_target(clone, mini) == (clone / "workspace").resolve()
+
+
+def test_a_pushed_workspace_without_its_marker_is_still_read(tmp_path: Path, mini: Project) -> None:
+    clone = tmp_path / "bob"
+    shutil.copytree(mini.root / "learner", clone / "curriculum")
+    shutil.copytree(mini.root / "learner", clone / "workspace")  # no .pytorch_path/ (git-ignored)
+    assert resolve_target(clone, mini) == (clone / "workspace").resolve()

@@ -7,24 +7,52 @@ and nothing else. This module must not import torch.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pytorch_path.statuses import _PRECEDENCE, STATUS_LABELS, Status
+from pytorch_path.statuses import _PRECEDENCE, GRADING_STATUSES, STATUS_LABELS, Status
+from pytorch_path.text import clean
 
 SCHEMA_VERSION = 1
 
+#: The most characters of a test's traceback and of its printed output a result keeps.
+TEXT_LIMIT = 8000
+#: Statuses whose tests keep their traceback (every other test carries an empty one).
+TRACEBACK_STATUSES = frozenset({Status.FAILED, Status.ERROR, Status.TIMEOUT, Status.TAMPERED})
+#: The note :func:`pytorch_path.text.clean` appends to a string it cut.
+_CUT_NOTE = re.compile(r"… \[(\d+) more characters cut\]\Z")
+
 __all__ = [
+    "GRADING_STATUSES",
     "SCHEMA_VERSION",
     "STATUS_LABELS",
+    "TEXT_LIMIT",
+    "TRACEBACK_STATUSES",
     "ExerciseResult",
     "Grading",
     "Results",
     "Status",
     "TestResult",
+    "capped",
     "exercise_status",
 ]
+
+
+def capped(text: str, limit: int = TEXT_LIMIT) -> str:
+    """``text`` made safe (:func:`~pytorch_path.text.clean`) and cut to ``limit`` characters.
+
+    A cut string ends with ``… [N more characters cut]``. Capping again is a no-op, and
+    a string that was already cut (with a larger limit) keeps an exact count of what is
+    missing, so a report read back and written again does not change.
+    """
+    found = _CUT_NOTE.search(text)
+    base, missing = (text[: found.start()], int(found.group(1))) if found else (text, 0)
+    base = clean(base, None)
+    if len(base) > limit:
+        base, missing = base[:limit], missing + len(base) - limit
+    return base + f"… [{missing} more characters cut]" if missing else base
 
 
 @dataclass(frozen=True)
@@ -48,11 +76,22 @@ class TestResult:
     points_possible: float = 0.0
     """Points this test is worth; 0 for a test skipped because its device is absent."""
     traceback: str = ""
-    """Full traceback, shown with ``-v``; empty when the test passed."""
+    """Traceback, shown with ``-v``: only for a test that failed, erred, timed out or was
+    tampered with (empty otherwise), capped at :data:`TEXT_LIMIT` characters."""
     device_skip: bool = False
     """True when the test was skipped only because its device is absent here."""
     output: str = ""
-    """What the learner's code printed during this test (capped; ``check`` only)."""
+    """What the learner's code printed during this test, capped at :data:`TEXT_LIMIT`."""
+
+    def __post_init__(self) -> None:
+        """Keep a traceback only where it explains a problem; cap it and the output.
+
+        Done here, where every result is made (by the runner, a judge's report read back,
+        ``dataclasses.replace``), so every renderer and the JSON report see the same text.
+        """
+        traceback = capped(self.traceback) if self.status in TRACEBACK_STATUSES else ""
+        object.__setattr__(self, "traceback", traceback)
+        object.__setattr__(self, "output", capped(self.output))
 
     def to_dict(self) -> dict[str, Any]:
         """The schema-1 JSON form."""
@@ -160,7 +199,8 @@ class Grading:
     path: str = ""
     """The submission folder as given."""
     status: str = "graded"
-    """``graded``; ``timeout``, ``crashed`` (grading ended early) or ``missing`` (no folder)."""
+    """``graded``; ``timeout``, ``crashed`` (grading ended early), ``missing`` (no folder) or
+    ``empty`` (the folder holds none of the selected exercises' files; nothing ran)."""
     isolation: str = ""
     """How the learner's code was isolated: ``bubblewrap``, ``process …`` or ``none``."""
     wall_s: float = 0.0

@@ -34,3 +34,12 @@ STATUS_LABELS: dict[Status, str] = {
     Status.SKIPPED: "skipped",
     Status.TAMPERED: "tampered",
 }
+
+#: How grading one submission of a ``grade`` batch ended (``Grading.status``): what each means.
+GRADING_STATUSES: dict[str, str] = {
+    "graded": "graded to the end",
+    "empty": "the submission holds none of the selected exercises' files, so nothing ran",
+    "missing": "the submission folder does not exist",
+    "timeout": "grading was stopped at the submission's time limit",
+    "crashed": "grading ended early because pytorch-path failed (not the submission)",
+}

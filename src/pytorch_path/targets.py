@@ -57,12 +57,14 @@ def default_target(project: Project) -> Path:
 def learner_root(folder: Path) -> Path:
     """The folder holding ``stage*/`` in ``folder``: itself, or a clone's workspace/curriculum.
 
-    A clone with a workspace (``workspace/`` marked by ``init``) is read there, where
-    the learner edits; an older clone through its ``curriculum/``.
+    A clone with a workspace (``workspace/`` marked by ``init``, or holding stage
+    folders) is read there, where the learner edits; an older clone through its
+    ``curriculum/``.
     """
     if any(folder.glob("stage*_*")):
         return folder
-    if is_workspace(folder / CLONE_WORKSPACE):
+    # A pushed workspace has no .pytorch_path/ marker (git ignores it): its stages suffice.
+    if is_workspace(folder / CLONE_WORKSPACE) or any((folder / CLONE_WORKSPACE).glob("stage*_*")):
         return folder / CLONE_WORKSPACE
     if (folder / "curriculum").is_dir():
         return folder / "curriculum"

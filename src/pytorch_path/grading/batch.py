@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -22,13 +23,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from pytorch_path.curriculum import Exercise, learner_path
 from pytorch_path.grading.settings import GradeSettings
 from pytorch_path.results import ExerciseResult, Grading, Results, Status
 from pytorch_path.targets import learner_root
+from pytorch_path.text import clean
 
 if TYPE_CHECKING:
     from pytorch_path.grading.judge import JudgeSpec
@@ -208,6 +210,10 @@ def grade_submission(
         grading = replace(grading, status="missing")
         return fail_closed(settings, expected, grading, Status.ERROR,
                            f"the submission folder {submission} does not exist")  # fmt: skip
+    empty = empty_reason(submission, settings.exercises)
+    if empty:  # nothing to run: no judge, no worker
+        grading = replace(grading, status="empty")
+        return fail_closed(settings, expected, grading, Status.ERROR, empty)
     root = batch / f"{index:05d}"
     judge_dir, workdir = root / "judge", root / "worker"
     for folder in (judge_dir, workdir / ".home", workdir / ".tmp"):
@@ -266,6 +272,47 @@ def _refuse(results: Results, refused: dict[str, str]) -> Results:
         exercises.append(replace(ex, status=Status.ERROR, message=reason, points_earned=0.0,
                                  tests=tests))  # fmt: skip
     return replace(results, exercises=tuple(exercises))
+
+
+#: How many expected file paths the ``empty`` sentence names.
+EMPTY_LISTED = 3
+
+
+def empty_reason(submission: Path, exercises: Sequence[Exercise]) -> str:
+    """Why ``submission`` is ``empty`` (none of ``exercises``' files is in it), or ``""``.
+
+    A file counts as there as soon as anything is at its path, a link or a folder too
+    (that exercise is then an ``error``, as usual); an unreadable folder is not empty
+    (each exercise says it could not be read). Nothing is opened or followed.
+    """
+    try:
+        source = learner_root(submission)
+    except OSError:
+        return ""
+    if not exercises or any(
+        _unsafe(submission, learner_path(source, ex)) != "absent" for ex in exercises
+    ):
+        return ""
+    try:
+        with os.scandir(submission) as entries:
+            found = sorted(itertools.islice((entry.name for entry in entries), 200))
+    except OSError:
+        found = []
+    if found:
+        shown = ", ".join(clean(name, 60) for name in found[:EMPTY_LISTED])
+        came = f"it holds only other files ({shown}{', …' if len(found) > EMPTY_LISTED else ''})"
+    else:
+        came = "it is empty"
+    paths = [PurePosixPath(ex.relpath).as_posix() for ex in exercises]
+    listed = ", ".join(paths[:EMPTY_LISTED])
+    if len(paths) > EMPTY_LISTED:
+        listed += f" and {len(paths) - EMPTY_LISTED} more"
+    files = "file" if len(paths) == 1 else f"{len(paths)} files"
+    return (
+        f"the submission holds none of the {files} expected: {came}; expected "
+        f"{listed}, each at that path in the submission folder (or in the curriculum/ "
+        "folder of a clone of the repository)"
+    )
 
 
 def safe_name(name: str) -> str:

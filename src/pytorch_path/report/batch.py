@@ -63,8 +63,13 @@ def render_grade_summary(
         if result.grading_status == "graded":
             continue
         reason = next((ex.message for ex in result.exercises if ex.message), "")
+        ended = (
+            "not graded"
+            if result.grading_status in ("empty", "missing")
+            else ("not graded to the end")
+        )
         console.print(
-            f"[yellow]not graded to the end: {escape(result.name)} ({result.grading_status})[/]"
+            f"[yellow]{ended}: {escape(result.name)} ({result.grading_status})[/]"
             + (f": {escape(reason)}" if reason else "")
         )
     console.print(f"[dim]reports ({', '.join(formats)}) written to {escape(out)}[/]")

@@ -7,7 +7,7 @@ import io
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytorch_path.results import Results, Status
+from pytorch_path.results import GRADING_STATUSES, Results, Status
 
 
 def _name(results: Results) -> str:
@@ -30,6 +30,9 @@ def exercise_ids(all_results: Sequence[Results]) -> list[str]:
 
 def render_gradebook(all_results: Sequence[Results]) -> str:
     """One CSV row per submission, sorted by name: name, points, status, points per exercise.
+
+    ``status`` is how grading ended (:data:`~pytorch_path.results.GRADING_STATUSES`):
+    ``graded``, ``empty``, ``missing``, ``timeout`` or ``crashed``.
 
     Sorted, so a batch graded in shards and merged gives the same file as one run.
     """
@@ -58,7 +61,11 @@ def write_gradebook(all_results: Sequence[Results], path: Path) -> None:
 
 
 def render_summary(all_results: Sequence[Results]) -> str:
-    """A Markdown summary for a CI step summary: scores, then pass rates per exercise."""
+    """A Markdown summary for a CI step summary: scores, then pass rates per exercise.
+
+    Under the scores, one line explains each grading status other than ``graded`` that
+    occurs (``empty``, ``missing``, ``timeout``, ``crashed``).
+    """
     ids = exercise_ids(all_results)
     lines = ["## pytorch-path grades", ""]
     if all_results:
@@ -71,6 +78,10 @@ def render_summary(all_results: Sequence[Results]) -> str:
             f"| {_name(results)} | {results.points_earned:g} / {results.points_possible:g} "
             f"| {_overall(results)} |"
         )
+    ended = sorted({_overall(r) for r in all_results} - {"graded"})
+    if ended:
+        lines.append("")
+        lines += [f"- `{status}`: {GRADING_STATUSES.get(status, status)}" for status in ended]
     if ids:
         lines += ["", "| exercise | passed | mean points |", "|---|---:|---:|"]
         for ex_id in ids:

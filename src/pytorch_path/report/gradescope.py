@@ -6,6 +6,9 @@ Top level: ``score``, ``output``, ``visibility``, ``execution_time`` and
 device is absent are left out: they are worth nothing. Per exercise, the tests'
 ``max_score`` values add up exactly to its points and their ``score`` values to what
 it earned (rounding goes to the last test), so the top-level ``score`` is their sum.
+Where no learner code ran (an ``empty`` or ``missing`` submission), each exercise is one
+entry worth its points, scored 0, naming the file that was expected; the top-level
+``output`` says why nothing was graded.
 """
 
 from __future__ import annotations
@@ -14,7 +17,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytorch_path.results import STATUS_LABELS, Results, Status
+from pytorch_path.results import (
+    GRADING_STATUSES,
+    STATUS_LABELS,
+    ExerciseResult,
+    Results,
+    Status,
+)
 
 
 def _shares(values: list[float], total: float) -> list[float]:
@@ -25,10 +34,33 @@ def _shares(values: list[float], total: float) -> list[float]:
     return rounded
 
 
+#: Grading statuses in which no learner code ran: one entry per exercise, not per test.
+NOTHING_RAN = ("empty", "missing")
+
+
+def _expected_file(results: Results, ex: ExerciseResult) -> str:
+    """The exercise's file as it should sit in the submission (without the report's name)."""
+    return ex.file.removeprefix(f"{results.name}/")
+
+
 def gradescope_dict(results: Results, *, visibility: str = "visible") -> dict[str, Any]:
     """The results as Gradescope's ``results.json`` structure."""
     tests: list[dict[str, Any]] = []
+    nothing_ran = results.grading_status in NOTHING_RAN
     for ex in results.exercises:
+        if nothing_ran:
+            tests.append(
+                {
+                    "name": f"{ex.id} {ex.title}",
+                    "score": 0.0,
+                    "max_score": round(ex.points_possible, 4),
+                    "status": "failed",
+                    "output": f"not graded: expected {_expected_file(results, ex)} in the "
+                    "submission, and it was not there",
+                    "visibility": visibility,
+                }
+            )
+            continue
         counted = [test for test in ex.tests if not test.device_skip]
         max_scores = _shares([test.points_possible for test in counted], ex.points_possible)
         earned = [0.0 if ex.points_earned == 0 else test.points_earned for test in counted]
@@ -63,8 +95,13 @@ def gradescope_dict(results: Results, *, visibility: str = "visible") -> dict[st
         f"({ex.points_earned:g}/{ex.points_possible:g})"
         for ex in results.exercises
     ]
-    if results.grading_status != "graded":
-        lines.insert(0, f"Grading ended early: {results.grading_status}.")
+    if nothing_ran:
+        reason = next((ex.message for ex in results.exercises if ex.message), "")
+        lines = [f"Nothing was graded: {reason or GRADING_STATUSES[results.grading_status]}."]
+    elif results.grading_status != "graded":
+        meaning = GRADING_STATUSES.get(results.grading_status, "")
+        lines.insert(0, f"Grading ended early: {results.grading_status}"
+                     + (f" ({meaning})." if meaning else "."))  # fmt: skip
     lines.append(f"seed {results.seed}; torch {results.torch}")
     return {
         "score": round(sum(test["score"] for test in tests), 4),
