@@ -168,6 +168,13 @@ def solution_diff(project: Project, ex: Exercise, target: Path, reference: str) 
 # --------------------------------------------------------------------------- reset
 
 
+def _git(project: Project, *args: str) -> str:
+    """The output of ``git ARGS`` in the project's root; raises on failure or after 30 s."""
+    return subprocess.run(
+        ["git", *args], cwd=project.root, capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+
+
 def pristine_stub(project: Project, ex: Exercise, target: Path) -> str:
     """The untouched stub of ``ex``.
 
@@ -182,25 +189,8 @@ def pristine_stub(project: Project, ex: Exercise, target: Path) -> str:
     marker = f'NotImplementedError("{ex.id}: '
     rel = shipped.resolve().relative_to(project.root.resolve()).as_posix()
     try:
-        commits = subprocess.run(
-            ["git", "log", "--format=%H", "--", rel],
-            cwd=project.root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.split()
-        versions = [
-            subprocess.run(
-                ["git", "show", f"{commit}:{rel}"],
-                cwd=project.root,
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=30,
-            ).stdout
-            for commit in commits
-        ]
+        commits = _git(project, "log", "--format=%H", "--", rel).split()
+        versions = [_git(project, "show", f"{commit}:{rel}") for commit in commits]
         # The newest version with every `raise NotImplementedError` still in place.
         most = max((text.count(marker) for text in versions), default=0)
         for text in versions:
@@ -243,14 +233,8 @@ def edited_stubs(project: Project) -> list[Exercise]:
     git clone (an installed wheel) nothing can be edited in place: the list is empty.
     """
     try:
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--no-renames", "--", "curriculum"],
-            cwd=project.root,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=30,
-        ).stdout.splitlines()
+        status = _git(project, "status", "--porcelain", "--no-renames", "--", "curriculum")
+        changed = status.splitlines()
     except (OSError, subprocess.SubprocessError):
         return []
     paths = {(project.root / line[3:].strip()).resolve() for line in changed if len(line) > 3}
