@@ -82,8 +82,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     if warning:
         err_console.print(f"[yellow]warning:[/] {warning}")
     render_terminal(results, console, verbose=args.verbose)
-    if results.all_passed:
-        nxt = next_exercise(project, resolve_target(args.target, project))
+    folder = resolve_target(args.target, project)
+    if results.all_passed and folder != project.solutions_dir.resolve():  # no progress there
+        nxt = next_exercise(project, folder)
         if nxt is not None:
             console.print(
                 f"next: [bold]{nxt.emoji} {nxt.id} {escape(nxt.title)}[/] — "

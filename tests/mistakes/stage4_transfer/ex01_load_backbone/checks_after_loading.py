@@ -1,0 +1,31 @@
+"""Known mistake: the file is unpickled first (torch.load) and its sha256 compared afterwards.
+
+Expect: before torch.load
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pytorch_path import data
+
+
+def load_backbone(
+    path: str | os.PathLike[str] | None = None, *, expected_sha256: str | None = None
+) -> nn.Module:
+    file = Path(data.data_dir() / data.BACKBONE_FILE if path is None else path)
+    if not file.is_file():
+        raise FileNotFoundError(f"no checkpoint at {file}")
+    state = torch.load(file, map_location="cpu", weights_only=True)
+    want = (expected_sha256 or data.expected_sha256(data.BACKBONE_FILE)).lower()
+    got = hashlib.sha256(file.read_bytes()).hexdigest()
+    if got != want:
+        raise ValueError(f"{file} failed its checksum: expected sha256 {want}, got {got}")
+    model = data.make_backbone()
+    model.load_state_dict(state, strict=True)
+    return model.eval()

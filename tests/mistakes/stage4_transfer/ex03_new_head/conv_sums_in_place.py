@@ -1,0 +1,34 @@
+"""Known mistake: the channel sum is written into the old weight in place, then its first channel is kept.
+
+Expect: changed in place
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def adapt_first_conv(model: nn.Module) -> nn.Module:
+    old = model.conv1
+    if old.in_channels != 3 or old.groups != 1:
+        raise ValueError(f"conv1 must have 3 input channels, got {old.in_channels}")
+    new = nn.Conv2d(
+        1,
+        old.out_channels,
+        kernel_size=old.kernel_size,
+        stride=old.stride,
+        padding=old.padding,
+        dilation=old.dilation,
+        bias=old.bias is not None,
+        padding_mode=old.padding_mode,
+        device=old.weight.device,
+        dtype=old.weight.dtype,
+    )
+    with torch.no_grad():
+        old.weight[:, :1] += old.weight[:, 1:].sum(dim=1, keepdim=True)
+        new.weight.copy_(old.weight[:, :1])
+        if old.bias is not None:
+            new.bias.copy_(old.bias)
+    model.conv1 = new
+    return model

@@ -1,0 +1,23 @@
+"""Known mistake: the new head is nn.Linear(128, num_classes), the backbone's width hard-coded.
+
+Expect: read it from the old head
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+def replace_head(model: nn.Module, num_classes: int, *, dropout: float = 0.0) -> nn.Module:
+    if num_classes < 1:
+        raise ValueError(f"num_classes must be at least 1, got {num_classes}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    old = model.fc
+    if isinstance(old, nn.Sequential):
+        old = old[-1]
+    linear = nn.Linear(128, num_classes, device=old.weight.device, dtype=old.weight.dtype)
+    nn.init.kaiming_normal_(linear.weight, mode="fan_in", nonlinearity="relu")
+    nn.init.zeros_(linear.bias)
+    model.fc = nn.Sequential(nn.Dropout(dropout), linear) if dropout > 0 else linear
+    return model

@@ -1,0 +1,18 @@
+"""Known mistake: decay = 1 is rejected (0 < decay < 1), though it is allowed and means one lr for all.
+
+Expect: raised ValueError
+Expect: 0 < decay <= 1
+"""
+
+from __future__ import annotations
+
+
+def layerwise_lrs(base_lr, decay, names=DEFAULT_NAMES):
+    if not base_lr > 0:
+        raise ValueError(f"base_lr must be > 0, got {base_lr}")
+    if not 0 < decay < 1:
+        raise ValueError(f"decay must satisfy 0 < decay < 1, got {decay}")
+    names = list(names)
+    if not names or len(set(names)) != len(names):
+        raise ValueError("names must be at least one distinct name")
+    return {name: float(base_lr * decay**i) for i, name in enumerate(names)}

@@ -1,0 +1,21 @@
+"""Known mistake: the warmup multiplier is (s + 1) / W, so it never starts at 0.
+
+Expect: the warmup is one step ahead
+"""
+
+from __future__ import annotations
+
+
+def make_scheduler(optimizer, total_steps, warmup_steps=0):
+    if total_steps < 1:
+        raise ValueError(f"total_steps must be >= 1, got {total_steps}")
+    if not 0 <= warmup_steps < total_steps:
+        raise ValueError(f"warmup_steps must satisfy 0 <= warmup_steps < {total_steps}")
+
+    def multiplier(step):
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / (total_steps - warmup_steps))
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return LambdaLR(optimizer, multiplier)

@@ -1,0 +1,58 @@
+"""Known mistake: results.csv holds the numbers rounded to 4 decimals, not the values the rows hold.
+
+Expect: no rounding
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+from rich.console import Console
+
+
+def run_experiments(
+    config_path: str | os.PathLike[str], *, console: Console | None = None
+) -> list[dict[str, Any]]:
+    config_path = Path(config_path)
+    config = load_config(config_path)
+    out = config_path.parent / config["out_dir"]
+    out.mkdir(parents=True, exist_ok=True)
+    tb = out / "tb"
+    if tb.exists():
+        shutil.rmtree(tb)
+    data = _data(config["labels_per_class"])
+    rows, curves = [], []
+    for method in config["methods"]:
+        for seed in config["seeds"]:
+            row, losses = _run_one(method, seed, config, data, tb)
+            rows.append(row)
+            curves.append((f"{method} seed {seed}", losses))
+    with (out / "results.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=ROW_KEYS)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()})
+    record = {
+        "config": config,
+        "versions": {
+            "torch": str(torch.__version__),
+            "torchvision": str(torchvision.__version__),
+            "python": platform.python_version(),
+        },
+        "device": DEVICE,
+        "runs": rows,
+    }
+    (out / "results.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    lines = _summary(rows, config["methods"])
+    (out / "comparison.md").write_text(_markdown(lines), encoding="utf-8")
+    _plot(curves, out / "loss_curves.png")
+    (console if console is not None else Console()).print(_table(lines))
+    return rows
