@@ -450,6 +450,11 @@ DOCTOR_PACKAGES = (
     ("torchinfo", "torchinfo"),
     ("matplotlib", "matplotlib"),
     ("tensorboard", "tensorboard"),
+    ("onnx", "onnx"),
+    ("onnxruntime", "onnxruntime"),
+    ("fastapi", "fastapi"),
+    ("uvicorn", "uvicorn"),
+    ("httpx", "httpx"),
 )
 
 

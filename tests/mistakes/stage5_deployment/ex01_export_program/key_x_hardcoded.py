@@ -1,0 +1,21 @@
+"""Known mistake: dynamic_shapes is keyed by "x" instead of the forward's own parameter name.
+
+Expect: inspect.signature(model.forward)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.export import Dim, ExportedProgram
+
+
+def export_model(
+    model: nn.Module, example: torch.Tensor, *, max_batch: int = 1024
+) -> ExportedProgram:
+    batch = example.shape[0]
+    if not 2 <= batch <= max_batch:
+        raise ValueError(f"the example's batch must be in [2, {max_batch}], got {batch}")
+    model.eval()
+    dynamic_shapes = {"x": {0: Dim("batch", min=1, max=max_batch)}}
+    return torch.export.export(model, (example,), dynamic_shapes=dynamic_shapes)

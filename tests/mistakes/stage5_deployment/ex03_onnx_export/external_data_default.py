@@ -1,0 +1,30 @@
+"""Known mistake: the weights are left to the exporter's default external_data=True, in a .data file next to the model.
+
+Expect: pass external_data=False
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+
+def export_onnx(
+    model: nn.Module, example: torch.Tensor, path: str | os.PathLike[str], *, opset: int = 18
+) -> Path:
+    if opset < 18:
+        raise ValueError(f"opset must be 18 or higher, got {opset}")
+    model.eval()
+    name = next(iter(inspect.signature(model.forward).parameters))
+    torch.onnx.export(
+        model, (example,), path, dynamo=True,
+        dynamic_shapes={name: {0: torch.export.Dim("batch")}},
+        input_names=["input"], output_names=["logits"], opset_version=opset, verbose=False,
+    )  # fmt: skip
+    onnx.checker.check_model(path)
+    return Path(path)

@@ -1,0 +1,28 @@
+"""Known mistake: dynamic_shapes is keyed by "x" instead of the forward's own parameter name.
+
+Expect: inspect.signature(model.forward)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import onnx
+import torch
+from torch import nn
+
+
+def export_onnx(
+    model: nn.Module, example: torch.Tensor, path: str | os.PathLike[str], *, opset: int = 18
+) -> Path:
+    if opset < 18:
+        raise ValueError(f"opset must be 18 or higher, got {opset}")
+    model.eval()
+    torch.onnx.export(
+        model, (example,), path, dynamo=True, dynamic_shapes={"x": {0: torch.export.Dim("batch")}},
+        input_names=["input"], output_names=["logits"], external_data=False,
+        opset_version=opset, verbose=False,
+    )  # fmt: skip
+    onnx.checker.check_model(path)
+    return Path(path)

@@ -1,0 +1,30 @@
+"""Known mistake: start_server only polls server.started, so a server that failed to bind is waited for until the timeout.
+
+Expect: is_alive
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+
+def start_server(
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, timeout: float = 10.0
+) -> ServerHandle:  # noqa: F821
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            thread.join(5.0)
+            raise TimeoutError("the server did not start in time")
+        time.sleep(0.005)
+    real_port = server.servers[0].sockets[0].getsockname()[1]
+    return ServerHandle(server=server, thread=thread, host=host, port=real_port)  # noqa: F821
