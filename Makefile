@@ -41,11 +41,16 @@ check:
 	@test -x $(CLI) || { echo "run 'make setup' first"; exit 2; }
 	@$(CLI) check $(SELECTION) $(CHECK_ARGS); status=$$?; [ $$status -le 1 ] || exit $$status
 
+# The project's tests on $(JOBS) processes (pytest-xdist): about 8 minutes on 2 cores,
+# mostly the curriculum runs (every solution under 3 seeds, every stub, every known-wrong
+# variant). JOBS=1 runs them in this process.
+JOBS ?= 2
+
 test:
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter 1,$(JOBS)),,-n $(JOBS))
 
 test-fast:
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" $(if $(filter 1,$(JOBS)),,-n $(JOBS))
 
 lint:
 	$(BIN)/ruff check src tests graders solutions curriculum scripts hatch_build.py
