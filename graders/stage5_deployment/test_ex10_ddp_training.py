@@ -343,8 +343,16 @@ def launched_by_torchrun(
         env.pop(name, None)
     log_path = tmp / "log.txt"
     try:
-        with log_path.open("wb") as log:
-            code, timed_out, left = _supervise(command, tmp, env, log, timeout_s)
+        # A rank killed by a signal (a gloo connection dropped on a loaded machine) gets one
+        # more launch; a second death, or any other failure, is the result.
+        for attempt in range(2):
+            with log_path.open("wb") as log:
+                code, timed_out, left = _supervise(command, tmp, env, log, timeout_s)
+            # torchrun reports a rank that died by a signal with a negative exit code.
+            killed = re.search(r"exitcode\s*:\s*-\d+", log_path.read_text(errors="replace"))
+            if code == 0 or timed_out or not killed or attempt == 1:
+                break
+            shutil.rmtree(out, ignore_errors=True)
         got: dict[str, Any] = {
             "returncode": code,
             "timed_out": timed_out,
