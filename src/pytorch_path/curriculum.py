@@ -33,8 +33,9 @@ TIERS: dict[str, str] = {
     "guardian": "🛡",
 }
 
-#: Stages announced but not shipped yet (a stage with a manifest is no longer "planned").
-PLANNED_STAGES: dict[int, str] = {4: "Transfer learning", 5: "Deployment"}
+#: Stages announced but not shipped yet (a stage with a manifest is no longer "planned");
+#: every announced stage has shipped.
+PLANNED_STAGES: dict[int, str] = {}
 
 FORMAT_VERSION = 1
 _STAGE_KEYS = {"format_version", "stage", "title", "exercises"}
