@@ -123,8 +123,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     except (SelectionError, ValueError, SandboxUnavailableError) as exc:
         fail(str(exc))
     submissions = [Path(s) for s in args.submissions]
+    count = len(selected(submissions, settings))
     header = report.grade_header(
-        len(selected(submissions, settings)),
+        count,
         selection=args.stages,
         seed=settings.seed,
         isolation=ISOLATION_LABELS[isolation],
@@ -133,7 +134,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     console.print(header)
     reports = report.BatchReports(args.out, formats)
     progress = report.BatchProgress(
-        len(selected(submissions, settings)),
+        count,
         json_lines=args.json_progress or not console.is_terminal,
         console=console,
     )

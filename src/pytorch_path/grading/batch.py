@@ -136,13 +136,12 @@ def grade(
     validated the same way). Raises ``SandboxUnavailableError`` up front when the
     requested isolation cannot be had.
     """
-    import dataclasses
     from concurrent.futures import ThreadPoolExecutor
 
     from pytorch_path.sandbox import become_subreaper
 
     if jobs is not None:
-        settings = dataclasses.replace(settings, jobs=jobs)  # validated by GradeSettings
+        settings = replace(settings, jobs=jobs)  # validated by GradeSettings
     isolation = settings.isolation()
     expected = collect_expected(settings)
     names = dict(selected(submissions, settings))
