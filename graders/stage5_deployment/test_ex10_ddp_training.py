@@ -18,7 +18,8 @@ How the ranks are started:
   ``torch.save``; the parent loads it with ``weights_only=True``. A forked child cannot
   run autograd once its parent has run a backward through a compiled or exported graph
   (an earlier exercise of the same ``check`` may have); a probe detects that, and the
-  ranks are then forked from a fresh interpreter instead (a few seconds more);
+  ranks are then forked from a helper interpreter instead, started once (a few seconds)
+  and reused by the later jobs;
 - exactly one test launches ``sys.executable -m torch.distributed.run --standalone
   --nproc-per-node 2 <learner file> ...`` as a subprocess, the way users launch it. It
   costs three Python processes importing torch: about 6 s on an idle 2-core machine, 10-20
@@ -38,6 +39,7 @@ Tests first: scenarios (run where the learner's code runs) and helpers follow th
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import functools
 import importlib.util
@@ -45,6 +47,7 @@ import math
 import multiprocessing
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -56,6 +59,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -180,8 +184,8 @@ def test_train_ddp_validates_before_creating_a_process_group(learner):
         {"world_size": 2, "steps": 1, "lr": 0.0},
         {"world_size": 3, "steps": 1, "lr": 0.1},
     )
-    for case in cases:
-        got = learner.run(ddp_rejected, case)
+    reports = learner.run(ddp_rejected, list(cases))
+    for case, got in zip(cases, reports, strict=True):
         call = (
             f"called train_ddp(0, {case['world_size']}, steps={case['steps']}, lr={case['lr']}, "
             "seed=0, init_method=...)"
@@ -197,34 +201,39 @@ def test_train_ddp_validates_before_creating_a_process_group(learner):
 
 
 def test_process_group_is_destroyed_even_when_training_fails(learner, seed):
-    """When training raises, destroy_process_group still runs (finally) and the error propagates."""
+    """When training raises, destroy_process_group still runs (finally) and the error propagates.
+
+    Then the same two processes call train_ddp again, correctly: that needs the first call to
+    have destroyed its group, and the second must clean up after success too.
+    """
     run_seed = seed.python_random(13).randrange(10**4)
-    got = learner.run(ddp_ranks, run_seed, 0.1, 2, "file", "raise")
+    got = learner.run(ddp_ranks, run_seed, 0.1, 1, "file", "raise_then_record")
     call = (
         "forked 2 processes calling train_ddp(rank, 2, ...) where make_model raises "
         "RuntimeError('grader: make_model failed on purpose')"
     )
     _exited(got, call)
     for rank, report in enumerate(got["reports"]):
-        if report is None:
+        first = (report or {}).get("failing")
+        if first is None:
             raise fail(f"{call}; rank {rank} reported nothing (it did not return or raise)")
-        if report.get("error") != "RuntimeError":
-            shown = report.get("error") or "no exception (it returned normally)"
+        if first.get("error") != "RuntimeError":
+            shown = first.get("error") or "no exception (it returned normally)"
             raise fail(
                 f"{call}; rank {rank} raised {shown}, expected the RuntimeError from make_model "
                 "to propagate: do not catch it"
             )
-        if report["initialized_after"]:
+        if first["initialized_after"]:
             raise fail(
                 f"{call}; after the error, rank {rank}'s default process group was still "
                 "initialised: call torch.distributed.destroy_process_group() in a finally block, "
                 "so it runs whether training succeeds or raises"
             )
-    # And the same processes, run correctly, clean up after success too.
-    ok = learner.run(ddp_ranks, run_seed, 0.1, 1, "file")
     ok_call = (
-        f"forked 2 processes calling train_ddp(rank, 2, steps=1, lr=0.1, seed={run_seed}, ...)"
+        f"then, in the same 2 processes, called train_ddp(rank, 2, steps=1, lr=0.1, "
+        f"seed={run_seed}, ...) without the failure"
     )
+    ok = {**got, "reports": [report.get("ok") for report in got["reports"]]}
     results = _finished(ok, ok_call)
     grads, _ = _reference_run(run_seed, 0.1, 1)
     for rank, result in enumerate(results):
@@ -307,13 +316,16 @@ def ddp_ranks(
 
 
 @scenario
-def ddp_rejected(mod: Any, case: dict[str, Any]) -> dict[str, Any]:
-    """In a forked child: train_ddp with invalid arguments, init_process_group stubbed out."""
+def ddp_rejected(mod: Any, cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """In one forked child: train_ddp with each case's invalid arguments, init stubbed out."""
     learner_attr(mod, "train_ddp")
-    got = _run_job(mod, {"kind": "rejected", **case})
-    _reraise_stub(mod, got)
-    report = got["reports"][0] or {"error": _exit_text(got, 0), "init_calls": []}
-    return {"error": report["error"], "init_calls": report.get("init_calls", [])}
+    got = _run_job(mod, {"kind": "rejected", "cases": cases})
+    child = got["reports"][0] or {}
+    reports = child.get("result")
+    if not isinstance(reports, list) or len(reports) != len(cases):
+        reports = [{"error": _exit_text(got, 0), "init_calls": []}] * len(cases)
+    _reraise_stub(mod, {"reports": reports})
+    return [{"error": r["error"], "init_calls": r.get("init_calls", [])} for r in reports]
 
 
 @scenario
@@ -669,12 +681,17 @@ def _run_job(mod: Any, job: dict[str, Any]) -> dict[str, Any]:
     Forked children cannot run backward once this process has run a backward through a
     compiled or exported graph ("Unable to handle autograd's threading in combination with
     fork-based multiprocessing"): an earlier exercise in the same ``check`` may have done
-    it. Then the job runs in a fresh interpreter that imports this file and the learner's
-    and forks the ranks itself (a few seconds more for its import of torch).
+    it. Then the job runs in a helper interpreter that imports this file and the learner's
+    and forks the ranks itself: started once (a few seconds for its import of torch), it
+    serves the later jobs too.
     """
-    if _fork_is_clean():
+    if not _FORK["dirty"] and _fork_is_clean():
         return _job(mod, job)
+    _FORK["dirty"] = True  # it stays so for the life of this process
     return _job_in_fresh_python(mod, job)
+
+
+_FORK = {"dirty": False}
 
 
 def _job(mod: Any, job: dict[str, Any]) -> dict[str, Any]:
@@ -686,7 +703,12 @@ def _job(mod: Any, job: dict[str, Any]) -> dict[str, Any]:
         if kind == "train":
             port = _free_port() if job["init"] == "tcp" else None
             init_method = f"tcp://127.0.0.1:{port}" if port else f"file://{tmp / 'store'}"
-            got = _fork_ranks(functools.partial(_train_rank, mod, job, init_method), 2, tmp)
+            if job["mode"] == "raise_then_record":
+                again = f"file://{tmp / 'store-again'}"
+                rank_fn = functools.partial(_raise_then_train_rank, mod, job, init_method, again)
+            else:
+                rank_fn = functools.partial(_train_rank, mod, job, init_method)
+            got = _fork_ranks(rank_fn, 2, tmp)
         elif kind == "rejected":
             init_method = f"file://{tmp / 'store'}"
             got = _fork_ranks(functools.partial(_rejected_rank, mod, job, init_method), 1, tmp)
@@ -724,26 +746,60 @@ def _train_rank(mod: Any, job: dict[str, Any], init_method: str, rank: int) -> d
         mod.make_model = original
 
 
-def _rejected_rank(mod: Any, job: dict[str, Any], init_method: str, rank: int) -> dict[str, Any]:
-    """train_ddp with invalid arguments, torch.distributed.init_process_group stubbed out."""
+def _raise_then_train_rank(
+    mod: Any, job: dict[str, Any], init_method: str, again: str, rank: int
+) -> dict[str, Any]:
+    """In the same process: train_ddp with make_model raising, then train_ddp run correctly.
+
+    Each call's outcome is reported, with whether a process group was still initialised
+    after it; the second call needs the first to have destroyed its group.
+    """
     import torch.distributed as dist
 
-    calls: list[str] = []
+    calls = (("failing", {**job, "mode": "raise"}, init_method),
+             ("ok", {**job, "mode": "record"}, again))  # fmt: skip
+    report: dict[str, Any] = {}
+    for key, call_job, method in calls:
+        try:
+            outcome = _train_rank(mod, call_job, method, rank)
+        except Exception as exc:  # the learner's: reported as data
+            outcome = {"error": type(exc).__name__, "message": str(exc)[:1000]}
+        outcome = _plain(outcome)
+        outcome["initialized_after"] = bool(dist.is_initialized())
+        report[key] = outcome
+    return report
+
+
+def _rejected_rank(mod: Any, job: dict[str, Any], init_method: str, rank: int) -> dict[str, Any]:
+    """train_ddp with each case's invalid arguments, init_process_group stubbed out.
+
+    The cases run one after the other in this process; if one hangs, the child is killed and
+    every case is reported as the way the process ended.
+    """
+    import torch.distributed as dist
+
+    reports: list[dict[str, Any]] = []
     original = dist.init_process_group
+    for case in job["cases"]:
+        calls: list[str] = []
 
-    def init_process_group(*args: Any, **kwargs: Any) -> None:
-        calls.append("init")
-        raise RuntimeError("grader: init_process_group must not be reached here")
+        def init_process_group(*args: Any, _calls: list[str] = calls, **kwargs: Any) -> None:
+            _calls.append("init")
+            raise RuntimeError("grader: init_process_group must not be reached here")
 
-    dist.init_process_group = init_process_group
-    try:
-        mod.train_ddp(rank, job["world_size"], steps=job["steps"], lr=job["lr"], seed=0,
-                      init_method=init_method)  # fmt: skip
-    except Exception as exc:  # the learner's: reported as data
-        return {"error": type(exc).__name__, "message": str(exc)[:500], "init_calls": calls}
-    finally:
-        dist.init_process_group = original
-    return {"error": "nothing (the call returned normally)", "init_calls": calls}
+        dist.init_process_group = init_process_group
+        try:
+            mod.train_ddp(rank, case["world_size"], steps=case["steps"], lr=case["lr"], seed=0,
+                          init_method=init_method)  # fmt: skip
+        except Exception as exc:  # the learner's: reported as data
+            reports.append(
+                {"error": type(exc).__name__, "message": str(exc)[:500], "init_calls": calls}
+            )
+        else:
+            reports.append({"error": "nothing (the call returned normally)", "init_calls": calls})
+        finally:
+            dist.init_process_group = original
+    return {"result": reports}
 
 
 def _main_rank(mod: Any, job: dict[str, Any], port: int, out: Path, rank: int) -> dict[str, Any]:
@@ -781,42 +837,105 @@ import importlib.util, sys
 spec = importlib.util.spec_from_file_location("pp510_grader", sys.argv[1])
 grader = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(grader)
-grader._serve_job(sys.argv[2], sys.argv[3])
+grader._serve_jobs(sys.argv[2])
+"""
+
+_HELPER: dict[str, Any] = {}
+"""The fresh interpreter that forks the ranks when this process cannot: started once, reused.
+
+``{"learner": path, "proc": Popen, "tmp": Path}``. It reads one job file name per line on
+stdin and answers ``done`` on stdout; it ends when its stdin closes (:func:`_stop_helper`,
+at the end of this module's tests or at exit, or when this process dies).
 """
 
 
 def _job_in_fresh_python(mod: Any, job: dict[str, Any]) -> dict[str, Any]:
-    """``_job`` in a new interpreter (this file and the learner's imported by path)."""
-    tmp = Path(tempfile.mkdtemp(prefix="pp510-fresh-"))
-    job_path = tmp / "job.pt"
+    """``_job`` in the helper interpreter (this file and the learner's, imported by path)."""
+    proc, tmp = _helper(str(Path(mod.__file__).resolve()))
+    job_path = Path(tempfile.mkdtemp(prefix="job-", dir=tmp)) / "job.pt"
     torch.save(job, job_path)
-    command = [sys.executable, "-c", _BOOT, str(Path(__file__).resolve()),
-               str(Path(mod.__file__).resolve()), str(job_path)]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    assert proc.stdin is not None and proc.stdout is not None
     try:
+        proc.stdin.write(f"{job_path}\n".encode())
+        proc.stdin.flush()
+        ready, _, _ = select.select([proc.stdout], [], [], FORK_TIMEOUT_S + 60.0)
+        line = proc.stdout.readline() if ready else b""
+    except (BrokenPipeError, OSError):
+        line = b""
+    answer = job_path.with_suffix(".out")
+    if line.strip() == b"done" and answer.exists():
+        got: dict[str, Any] = torch.load(answer, weights_only=True)
+        shutil.rmtree(job_path.parent, ignore_errors=True)
+        return got
+    text = (tmp / "log.txt").read_text(errors="replace")
+    code = proc.poll()
+    _stop_helper()
+    status = f"ended with status {code}" if code is not None else "stopped answering"
+    raise RuntimeError(f"the grader's helper process {status} before reporting:\n{_excerpt(text)}")
+
+
+def _helper(learner_path: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """The helper interpreter for this learner file: the running one, or a new one."""
+    if _HELPER and (_HELPER["learner"] != learner_path or _HELPER["proc"].poll() is not None):
+        _stop_helper()
+    if not _HELPER:
+        tmp = Path(tempfile.mkdtemp(prefix="pp510-helper-"))
+        command = [sys.executable, "-c", _BOOT, str(Path(__file__).resolve()), learner_path]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
         with (tmp / "log.txt").open("wb") as log:
-            code, _, _ = _supervise(command, tmp, env, log, FORK_TIMEOUT_S + 60.0)
-        answer = job_path.with_suffix(".out")
-        if answer.exists():
-            return torch.load(answer, weights_only=True)
-        text = (tmp / "log.txt").read_text(errors="replace")
-        raise RuntimeError(
-            f"the grader's helper process ended with status {code} before reporting:\n"
-            f"{_excerpt(text)}"
-        )
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            proc = subprocess.Popen(
+                command, cwd=tmp, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=log, start_new_session=True,
+            )  # fmt: skip
+        _HELPER.update(learner=learner_path, proc=proc, tmp=tmp)
+    return _HELPER["proc"], _HELPER["tmp"]
 
 
-def _serve_job(learner_path: str, job_path: str) -> None:
-    """The fresh interpreter's side of ``_job_in_fresh_python``."""
+def _stop_helper() -> None:
+    """End the helper interpreter and everything it started; remove its folder."""
+    if not _HELPER:
+        return
+    proc, tmp = _HELPER.pop("proc"), _HELPER.pop("tmp")
+    _HELPER.clear()
+    seen = _descendants(proc.pid)
+    with contextlib.suppress(OSError, ValueError):
+        proc.stdin.close()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=15)
+    _kill_all({pid for pid in seen | _descendants(proc.pid) if _alive(pid)})
+    with contextlib.suppress(OSError, ValueError):
+        proc.stdout.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+atexit.register(_stop_helper)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _helper_stops_with_the_module() -> Any:
+    """No helper interpreter outlives this grader's tests (where they run in this process)."""
+    yield
+    _stop_helper()
+
+
+def _serve_jobs(learner_path: str) -> None:
+    """The helper interpreter's side of ``_job_in_fresh_python``: one job per stdin line."""
     spec = importlib.util.spec_from_file_location("pp510_learner", learner_path)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    job = torch.load(job_path, weights_only=True)
-    got = _job(mod, job)
-    torch.save(got, Path(job_path).with_suffix(".out"))
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # the learner's prints go to the log, not into the answers
+    for line in sys.stdin.buffer:
+        job_path = Path(line.decode().strip())
+        got = _job(mod, torch.load(job_path, weights_only=True))
+        torch.save(got, job_path.with_suffix(".out"))
+        out.write(b"done\n")
+        out.flush()
 
 
 def _supervise(
@@ -926,8 +1045,10 @@ def _plain(value: Any) -> Any:
 
 def _reraise_stub(mod: Any, got: dict[str, Any]) -> None:
     """A stub's NotImplementedError happened in a child: raise it here, from the stub itself."""
-    for report in got.get("reports", []):
-        if report and report.get("error") == "NotImplementedError":
+    reports = [r for r in got.get("reports", []) if r]
+    reports += [r[key] for r in reports for key in ("failing", "ok") if r.get(key)]
+    for report in reports:
+        if report.get("error") == "NotImplementedError":
             found = re.match(r"5\.10: (\w+)", report.get("message", ""))
             if found:
                 _probe_stub(mod, found.group(1))
