@@ -19,6 +19,7 @@ Tests first: scenarios (run where the learner's code runs) and helpers follow th
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -416,7 +417,7 @@ def hub_present(mod: Any, x: torch.Tensor, weights_seed: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pp-hub-") as tmp:
         hub = Path(tmp)
         (hub / "checkpoints").mkdir()
-        torch.save(_random_resnet18_state(weights_seed), hub / "checkpoints" / RESNET18_FILE)
+        (hub / "checkpoints" / RESNET18_FILE).write_bytes(_random_resnet18_bytes(weights_seed))
         with _downloads_refused() as attempts:
             try:
                 model = mod.load_torchvision_resnet18(hub)
@@ -547,6 +548,12 @@ def _observe(model: Any, x: torch.Tensor, attempts: list[str]) -> dict[str, Any]
         "out": out,
         "downloads": attempts,
     }
+
+
+@functools.lru_cache(maxsize=1)
+def _random_resnet18_bytes(seed: int) -> bytes:
+    """``torch.save`` of :func:`_random_resnet18_state` (45 MB; made once per process)."""
+    return _to_bytes(_random_resnet18_state(seed))
 
 
 def _random_resnet18_state(seed: int) -> dict[str, torch.Tensor]:

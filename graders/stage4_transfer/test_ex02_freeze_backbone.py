@@ -18,6 +18,7 @@ Tests first: scenarios (run where the learner's code runs) and helpers follow th
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
@@ -383,9 +384,11 @@ def _initial_backbone(init_seed: int) -> dict[str, torch.Tensor]:
     return {n: p.detach().clone() for n, p in _initial_model(init_seed).named_parameters()}
 
 
-def _names(kind: str) -> list[str]:
+@functools.cache
+def _names(kind: str) -> tuple[str, ...]:
+    """The parameter names of a ``kind`` model (built once, on the meta device)."""
     with torch.device("meta"):
-        return [name for name, _ in _build(kind).named_parameters()]
+        return tuple(name for name, _ in _build(kind).named_parameters())
 
 
 def _pattern(kind: str, seed: Any, offset: int) -> dict[str, bool]:

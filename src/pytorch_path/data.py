@@ -683,7 +683,10 @@ def make_backbone(num_classes: int = len(BACKBONE_CLASSES)) -> torch.nn.Module:
     """
     from torchvision.models.resnet import BasicBlock, ResNet
 
-    model = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=num_classes)
+    # ResNet() first builds resnet18's full widths (5M parameters, 0.2 s of initialisation);
+    # on the meta device they cost nothing, and every layer with weights is replaced below.
+    with torch.device("meta"):
+        model = ResNet(BasicBlock, [1, 1, 1, 1], num_classes=num_classes)
     w1, w2, w3, w4 = BACKBONE_WIDTHS
     model.inplanes = w1
     model.conv1 = torch.nn.Conv2d(3, w1, kernel_size=7, stride=2, padding=3, bias=False)

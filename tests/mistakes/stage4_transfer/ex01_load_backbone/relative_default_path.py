@@ -14,7 +14,7 @@ from torch import nn
 
 from pytorch_path import data
 
-SHIPPED_SHA256 = "f7edc26eeaef9d74a92e0abc0dc8fe961ebd5b5251dd70cacf998bef9065ff5a"
+SHIPPED_SHA256 = "056af459a6cc327b5b4fcf30f549e256b998b39b124209bf63fa229bd60aa8dd"
 
 
 def load_backbone(
