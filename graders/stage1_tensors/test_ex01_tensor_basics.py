@@ -1,7 +1,10 @@
 """Grader for 1.1: creating, describing and moving tensors.
 
-``pick_device`` is graded in a scenario that fakes which accelerators are present, through
-every API the contract names (``torch.cuda.is_available``, ``torch.backends.mps.is_available``,
+``arange_grid``'s placement is checked under a simulated second device (see the note above
+``_SimulatedDevice``), since really computing on 'meta' is slow to start, and
+``describe_tensor`` is asked about a tensor on a simulated ``cuda:0``. ``pick_device`` is
+graded in a scenario that fakes which accelerators are present, through every API the
+contract names (``torch.cuda.is_available``, ``torch.backends.mps.is_available``,
 ``torch.accelerator.is_available`` / ``current_accelerator`` / ``device_count``), restoring
 them afterwards. ``move_to`` on a model runs in a scenario that reports where the model's
 parameters and buffers ended up, and the moved values.
@@ -15,6 +18,7 @@ from typing import Any
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 from pytorch_path.checks import (
     assert_close,
@@ -25,7 +29,7 @@ from pytorch_path.checks import (
     describe,
     fail,
 )
-from pytorch_path.scenario import scenario
+from pytorch_path.scenario import call_by_name, scenario
 
 DTYPES = [torch.float32, torch.float64, torch.int64, torch.int32, torch.float16]
 
@@ -44,6 +48,27 @@ def test_arange_grid_values(learner, reference, device, seed):
         assert_close(out, expected, what="the result", call=call, rtol=0, atol=0)
 
 
+def test_arange_grid_on_requested_device(learner, reference, seed):
+    """arange_grid creates the grid on the device it is given (a second device is simulated)."""
+    rng = seed.python_random(1)
+    for device in ("meta", torch.device("meta")):
+        rows, cols = rng.randint(2, 5), rng.randint(6, 8)
+        dtype = rng.choice(DTYPES)
+        call = call_repr("arange_grid", rows, cols, dtype=dtype, device=device)
+        got = learner.run(arange_grid_simulated, rows, cols, dtype=dtype, device=device)
+        out = got["out"]
+        assert_tensor(out, shape=(rows, cols), dtype=dtype, finite=False, call=call)
+        if out.device.type == "meta":
+            continue  # really made on meta (the simulation was bypassed): placed right, no values
+        if not got["far"]:
+            raise fail(
+                f"{call}; the grid was made on {out.device}, not on the device it was given "
+                "(meta); pass device=device to torch.arange (or move the result with .to(device))"
+            )
+        want = reference.run(arange_grid_simulated, rows, cols, dtype=dtype, device=device)["out"]
+        assert_close(out, want, what="the result", call=call, rtol=0, atol=0)
+
+
 def test_describe_tensor(learner, reference, device, seed):
     """describe_tensor reports shape, dtype name, device, numel and requires_grad as values."""
     for index in range(6):
@@ -51,17 +76,18 @@ def test_describe_tensor(learner, reference, device, seed):
         expected = reference.describe_tensor(t)
         call = call_repr("describe_tensor", t)
         out = learner.describe_tensor(t)
-        if not isinstance(out, dict):
-            raise fail(f"{call}; expected a dict, got {describe(out)}")
-        if set(out) != set(expected):
-            missing = sorted(set(expected) - set(out))
-            extra = sorted(map(str, set(out) - set(expected)))
-            raise fail(f"{call}; the dict's keys are wrong: missing {missing}, unexpected {extra}")
-        if not isinstance(out["shape"], tuple) or not all(type(s) is int for s in out["shape"]):
-            raise fail(f"{call}; 'shape' should be a tuple of ints, got {out['shape']!r}")
-        assert_equal(tuple(out["shape"]), expected["shape"], what="'shape'", call=call)
-        for key in ("dtype", "device", "numel", "requires_grad"):
-            assert_equal(out[key], expected[key], what=repr(key), call=call)
+        _check_description(out, expected, call)
+
+
+def test_describe_tensor_names_the_device_index(learner, reference, seed):
+    """describe_tensor's 'device' is str(t.device), index included (on a simulated 'cuda:0')."""
+    for index in range(2):
+        t = _random_tensor(seed, torch.device("cpu"), 10 + index)
+        call = call_repr("describe_tensor", t).replace("on cpu", "on cuda:0")
+        call += " (a GPU tensor; the GPU is simulated)"
+        expected = reference.run(describe_on_simulated_gpu, t)
+        out = learner.run(describe_on_simulated_gpu, t)
+        _check_description(out, expected, call)
 
 
 @pytest.mark.parametrize(
@@ -142,6 +168,23 @@ def test_move_to_nested(learner, seed):
 
 
 @scenario
+def arange_grid_simulated(
+    mod: Any, rows: int, cols: int, *, dtype: torch.dtype, device: Any
+) -> dict[str, Any]:
+    """arange_grid(rows, cols, dtype, device='meta') with 'meta' simulated; is the grid 'far'?"""
+    with _SimulatedDevice() as sim:
+        out = call_by_name(mod, "arange_grid", rows, cols, dtype=dtype, device=device)
+    return {"out": out, "far": sim.is_far(out)}
+
+
+@scenario
+def describe_on_simulated_gpu(mod: Any, t: torch.Tensor) -> Any:
+    """describe_tensor(t) with t on a simulated GPU that calls itself cuda:0."""
+    with _SimulatedGPU([t]):
+        return call_by_name(mod, "describe_tensor", t)
+
+
+@scenario
 def pick_device_with(mod: Any, *, cuda: bool, mps: bool) -> Any:
     """pick_device() on a machine where cuda and mps are present or absent as asked.
 
@@ -211,13 +254,32 @@ def move_batch(mod: Any, batch: dict[str, Any], device: str) -> dict[str, Any]:
 
 
 def _random_tensor(seed: Any, device: torch.device, index: int) -> torch.Tensor:
+    """A zero tensor of random shape and dtype; the first requires grad, the second does not."""
     rng = seed.python_random(index)
     shape = tuple(rng.randint(1, 5) for _ in range(rng.randint(0, 4)))
     dtype = rng.choice([torch.float32, torch.float64, torch.int64, torch.bool, torch.float16])
+    grad = dtype.is_floating_point and rng.random() < 0.5
+    if index < 2:
+        dtype, grad = (torch.float32, True) if index == 0 else (torch.float64, False)
     t = torch.zeros(shape, dtype=dtype, device=device)
-    if dtype.is_floating_point and rng.random() < 0.5:
+    if grad:
         t.requires_grad_(True)
     return t
+
+
+def _check_description(out: Any, expected: dict[str, Any], call: str) -> None:
+    """describe_tensor's dict: exactly the five keys, each the plain value expected."""
+    if not isinstance(out, dict):
+        raise fail(f"{call}; expected a dict, got {describe(out)}")
+    if set(out) != set(expected):
+        missing = sorted(set(expected) - set(out))
+        extra = sorted(map(str, set(out) - set(expected)))
+        raise fail(f"{call}; the dict's keys are wrong: missing {missing}, unexpected {extra}")
+    if not isinstance(out["shape"], tuple) or not all(type(s) is int for s in out["shape"]):
+        raise fail(f"{call}; 'shape' should be a tuple of ints, got {out['shape']!r}")
+    assert_equal(tuple(out["shape"]), expected["shape"], what="'shape'", call=call)
+    for key in ("dtype", "device", "numel", "requires_grad"):
+        assert_equal(out[key], expected[key], what=repr(key), call=call)
 
 
 def _model() -> torch.nn.Module:
@@ -257,3 +319,101 @@ def _walk(got: Any, want: Any, path: str) -> None:
             _walk(g, w, f"{path}[{i}]")
     elif got != want:
         raise fail(f"{where} is {got!r}, expected {want!r} unchanged")
+
+
+# ----------------------------------------------------------------------------- a simulated device
+# Computing on the real 'meta' device loads sympy and torch's decompositions on first use
+# (0.5-1.5 s), so arange_grid's placement is checked with a second device simulated on the
+# CPU, the same simulation as the grader of 1.6 uses: tensors marked "far" report device
+# 'meta' and really live on the CPU; a request for device 'meta' (device=..., or .to('meta'))
+# is served on the CPU and its result marked far, as is everything computed from a far tensor
+# unless it is moved to another device. _SimulatedGPU's far tensors report 'cuda:0' instead,
+# so that describe_tensor can be asked about a device with an index.
+
+_FAR = torch.device("meta")
+_DEVICE_GETTER = torch._C.TensorBase.__dict__["device"]
+_INDEXING = {"__getitem__", "__setitem__", "index_put", "index_put_"}
+
+
+def _is_far_device(value) -> bool:
+    try:
+        return isinstance(value, (str, torch.device)) and torch.device(value).type == "meta"
+    except (RuntimeError, TypeError):
+        return False
+
+
+def _is_device(value) -> bool:
+    try:
+        return isinstance(value, (str, torch.device)) and bool(torch.device(value).type)
+    except (RuntimeError, TypeError):
+        return False
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+
+
+class _SimulatedDevice(TorchFunctionMode):
+    """Runs learner code as if ``far`` tensors lived on another device (see the note above)."""
+
+    def __init__(self, far=()):
+        super().__init__()
+        self._far: dict[int, torch.Tensor] = {}
+        self.mixed: str | None = None
+        for t in far:
+            self.mark(t)
+
+    def mark(self, t: torch.Tensor) -> None:
+        self._far[id(t)] = t
+
+    def is_far(self, t) -> bool:
+        return isinstance(t, torch.Tensor) and self._far.get(id(t)) is t
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if getattr(func, "__self__", None) is _DEVICE_GETTER:
+            return _FAR if self.is_far(args[0]) else func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        wants_far = _is_far_device(kwargs.get("device"))
+        if wants_far:
+            kwargs["device"] = "cpu"
+        moved_near = False
+        if name in ("to", "cpu") and args and isinstance(args[0], torch.Tensor):
+            new_args = [args[0]]
+            for a in args[1:]:
+                if _is_far_device(a):
+                    wants_far, a = True, "cpu"
+                elif _is_device(a):
+                    moved_near = True
+                elif isinstance(a, torch.Tensor):
+                    wants_far, moved_near = self.is_far(a), not self.is_far(a)
+                new_args.append(a)
+            args = tuple(new_args)
+            moved_near = moved_near or name == "cpu" or ("device" in kwargs and not wants_far)
+        inputs = list(_tensors(args)) + list(_tensors(kwargs))
+        far_in = any(self.is_far(t) for t in inputs)
+        near = [t for t in inputs if not self.is_far(t) and t.dim() > 0]
+        mixing = far_in and near and name not in _INDEXING and name not in ("to", "cpu")
+        if mixing and self.mixed is None:
+            self.mixed = name or repr(func)
+        out = func(*args, **kwargs)
+        if wants_far or (far_in and not moved_near):
+            for t in _tensors(out):
+                self.mark(t)
+        return out
+
+
+class _SimulatedGPU(_SimulatedDevice):
+    """The simulated device, calling itself ``cuda:0`` (a device with an index) instead."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if getattr(func, "__self__", None) is _DEVICE_GETTER and self.is_far(args[0]):
+            return torch.device("cuda", 0)
+        return super().__torch_function__(func, types, args, kwargs)

@@ -3,7 +3,9 @@
 Memory sharing is observed inside a scenario: it writes to one side (the array or the
 tensor) at indices and values the test chose, and reads the other side back. Those reads
 are observations; every test also compares the result's values, taken right after the
-call, with the reference's or the test's own.
+call, with the reference's or the test's own. ``to_numpy`` on a GPU tensor is checked with
+a second device simulated on the CPU (see the note above ``_SimulatedDevice``), where NumPy
+refuses the tensor as it refuses a CUDA one.
 
 Tests first: scenarios (run where the learner's code runs) and helpers follow them.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.overrides import TorchFunctionMode
 
 from pytorch_path.checks import assert_close, assert_tensor, call_repr, describe, fail
 from pytorch_path.scenario import Opaque, scenario
@@ -130,6 +133,24 @@ def test_to_numpy_requires_grad(learner, reference, device, seed):
         _check_untouched(got, t, call)
         if got["grad_set"]:
             raise fail(f"{call}; afterwards t.grad is set; converting must not run backward")
+
+
+def test_to_numpy_from_another_device(learner, reference, seed):
+    """to_numpy works on a tensor in device memory (a simulated GPU): it comes to the CPU first."""
+    for index in range(2):
+        t, leaf = _tensor(seed, torch.device("cpu"), index)
+        call = call_repr("to_numpy", t).replace("on cpu", "on meta")
+        call += " (t in device memory, as on a GPU; the device is simulated)"
+        got = learner.run(to_numpy_far, t, leaf=leaf)
+        if got["refused"] is not None:
+            raise fail(
+                f"{call} raised TypeError: {got['refused']} NumPy arrays live in host memory, so "
+                "a tensor on a GPU must come to the CPU first: call .cpu() (after .detach()) "
+                "before .numpy()"
+            )
+        expected = reference.run(to_numpy_far, t, leaf=leaf)
+        _check_array(got, expected["out"], call)
+        _check_array(got, t.detach().numpy(), call)  # the judge's own values of t
 
 
 def test_to_numpy_is_independent(learner, device, seed):
@@ -286,6 +307,24 @@ def array_from_tensor(
                     report["reads"].append(out[idx].item())
         except Exception as exc:  # e.g. a read-only array
             report["error"] = f"{type(exc).__name__}: {exc}"
+    return report
+
+
+@scenario
+def to_numpy_far(mod: Any, t: torch.Tensor, *, leaf: bool) -> dict[str, Any]:
+    """to_numpy(t) with t on a simulated device; whether NumPy refused it, as for a GPU tensor."""
+    t = _tensor_view(t, leaf, False)
+    report: dict[str, Any] = {"out": None, "out_type": "", "refused": None}
+    with _SimulatedGPU([t]):
+        try:
+            out = mod.to_numpy(t)
+        except TypeError as exc:
+            if _REFUSAL not in str(exc):
+                raise
+            report["refused"] = str(exc)
+            return report
+    report["out"] = _snapshot(out)
+    report["out_type"] = f"{type(out).__module__}.{type(out).__qualname__}"
     return report
 
 
@@ -466,3 +505,114 @@ def _check_untouched(got: dict[str, Any], t: torch.Tensor, call: str) -> None:
     after = got["t_after"]
     if after.device != t.device or not torch.equal(after.cpu(), t.detach().cpu()):
         raise fail(f"{call}; the function changed the values or the device of its input t")
+
+
+# ----------------------------------------------------------------------------- a simulated device
+# A tensor in GPU memory is simulated on the CPU, with the simulation the grader of 1.6 uses:
+# tensors marked "far" report device 'meta' and really live on the CPU; everything computed
+# from a far tensor is far too, unless it is moved to another device (.cpu(), .to('cpu')).
+# _SimulatedGPU adds what CUDA does: NumPy refuses a far tensor (.numpy() without force=True,
+# np.asarray, np.array), with the message a CUDA tensor gets.
+
+_REFUSAL = "Use Tensor.cpu() to copy the tensor to host memory first"
+
+_FAR = torch.device("meta")
+_DEVICE_GETTER = torch._C.TensorBase.__dict__["device"]
+_INDEXING = {"__getitem__", "__setitem__", "index_put", "index_put_"}
+
+
+def _is_far_device(value) -> bool:
+    try:
+        return isinstance(value, (str, torch.device)) and torch.device(value).type == "meta"
+    except (RuntimeError, TypeError):
+        return False
+
+
+def _is_device(value) -> bool:
+    try:
+        return isinstance(value, (str, torch.device)) and bool(torch.device(value).type)
+    except (RuntimeError, TypeError):
+        return False
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+
+
+class _SimulatedDevice(TorchFunctionMode):
+    """Runs learner code as if ``far`` tensors lived on another device (see the note above)."""
+
+    def __init__(self, far=()):
+        super().__init__()
+        self._far: dict[int, torch.Tensor] = {}
+        self.mixed: str | None = None
+        for t in far:
+            self.mark(t)
+
+    def mark(self, t: torch.Tensor) -> None:
+        self._far[id(t)] = t
+
+    def is_far(self, t) -> bool:
+        return isinstance(t, torch.Tensor) and self._far.get(id(t)) is t
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if getattr(func, "__self__", None) is _DEVICE_GETTER:
+            return _FAR if self.is_far(args[0]) else func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        wants_far = _is_far_device(kwargs.get("device"))
+        if wants_far:
+            kwargs["device"] = "cpu"
+        moved_near = False
+        if name in ("to", "cpu") and args and isinstance(args[0], torch.Tensor):
+            new_args = [args[0]]
+            for a in args[1:]:
+                if _is_far_device(a):
+                    wants_far, a = True, "cpu"
+                elif _is_device(a):
+                    moved_near = True
+                elif isinstance(a, torch.Tensor):
+                    wants_far, moved_near = self.is_far(a), not self.is_far(a)
+                new_args.append(a)
+            args = tuple(new_args)
+            moved_near = moved_near or name == "cpu" or ("device" in kwargs and not wants_far)
+        inputs = list(_tensors(args)) + list(_tensors(kwargs))
+        far_in = any(self.is_far(t) for t in inputs)
+        near = [t for t in inputs if not self.is_far(t) and t.dim() > 0]
+        mixing = far_in and near and name not in _INDEXING and name not in ("to", "cpu")
+        if mixing and self.mixed is None:
+            self.mixed = name or repr(func)
+        out = func(*args, **kwargs)
+        if wants_far or (far_in and not moved_near):
+            for t in _tensors(out):
+                self.mark(t)
+        return out
+
+
+class _SimulatedGPU(_SimulatedDevice):
+    """A simulated device whose tensors NumPy refuses, as it refuses a CUDA tensor."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        refused = name == "__array__" or (name == "numpy" and not (kwargs or {}).get("force"))
+        if refused and args and self.is_far(args[0]):
+            raise TypeError(f"can't convert meta device type tensor to numpy. {_REFUSAL}.")
+        out = super().__torch_function__(func, types, args, kwargs)
+        if args and out is args[0] and self.is_far(out) and _to_cpu(name, args, kwargs):
+            return out.clone()  # a CPU tensor's .cpu() is itself; a GPU tensor's is a copy
+        return out
+
+
+def _to_cpu(name: str, args: Any, kwargs: Any) -> bool:
+    """Whether a call is ``.cpu()``, or ``.to(...)`` naming a device other than the far one."""
+    if name == "cpu":
+        return True
+    targets = [*args[1:], (kwargs or {}).get("device")]
+    return name == "to" and any(_is_device(a) and not _is_far_device(a) for a in targets)

@@ -38,21 +38,13 @@ ADVICE = {
 def test_seed_everything_seeds_all_rngs(learner, reference, device, seed):
     """After seed_everything(s), random, np.random and torch (CPU and CUDA) draw as expected."""
     for index, s in enumerate(_seeds(seed, 3)):
-        want = reference.run(seed_then_draw, s, scramble=s + index, device=device)
-        got = learner.run(seed_then_draw, s, scramble=s + index, device=device)
-        for key, (what, expected) in want["draws"].items():
-            actual = got["draws"][key][1]
-            if actual != expected:
-                raise fail(
-                    f"after seed_everything({s}), {what} gave {_floats(actual)}, expected "
-                    f"{_floats(expected)} (its first draws after seeding with {s}): "
-                    f"{ADVICE[key]}. Seed with the seed itself and draw nothing afterwards"
-                )
-        if got["returned"] is not None:
-            raise fail(
-                f"seed_everything({s}) returned {describe(got['returned'])}; it seeds the "
-                "global RNGs and returns None"
-            )
+        _check_seeding(learner, reference, s, scramble=s + index, device=device)
+
+
+def test_seed_everything_range_ends(learner, reference, seed):
+    """seed_everything takes every seed in 0 <= seed < 2**32: both ends give their own draws."""
+    for s in (0, 2**32 - 1):
+        _check_seeding(learner, reference, s, scramble=seed.value, device=torch.device("cpu"))
 
 
 # ----------------------------------------------------------------------------- make_generator
@@ -266,6 +258,27 @@ def permutation(mod: Any, n: int, s: int) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- helpers
+
+
+def _check_seeding(
+    learner: Any, reference: Any, s: int, *, scramble: int, device: torch.device
+) -> None:
+    """seed_everything(s) gives each global RNG the draws the reference's seeding gives."""
+    want = reference.run(seed_then_draw, s, scramble=scramble, device=device)
+    got = learner.run(seed_then_draw, s, scramble=scramble, device=device)
+    for key, (what, expected) in want["draws"].items():
+        actual = got["draws"][key][1]
+        if actual != expected:
+            raise fail(
+                f"after seed_everything({s}), {what} gave {_floats(actual)}, expected "
+                f"{_floats(expected)} (its first draws after seeding with {s}): "
+                f"{ADVICE[key]}. Seed with the seed itself and draw nothing afterwards"
+            )
+    if got["returned"] is not None:
+        raise fail(
+            f"seed_everything({s}) returned {describe(got['returned'])}; it seeds the "
+            "global RNGs and returns None"
+        )
 
 
 def _floats(values: Any) -> str:

@@ -154,7 +154,7 @@ def test_frozen_feature_loss(learner, reference, device, seed):
 
 
 def test_ema_update(learner, reference, device, seed):
-    """ema_update blends target toward source in place: same Parameters, no graph, source intact."""
+    """ema_update blends target toward source in place (same Parameters, no graph); None back."""
     rng = seed.python_random()
     for index in range(3):
         sizes = _sizes(rng)
@@ -178,6 +178,11 @@ def test_ema_update(learner, reference, device, seed):
             )
             record = got["steps"][step]
             _grad_mode_restored(record["modes_after"], call)
+            if record["returned"] is not None:
+                raise fail(
+                    f"{call} returned {record['returned']}, expected None: ema_update changes "
+                    "target's parameters in place, so there is nothing to return"
+                )
             if record["source_changed"]:
                 raise fail(
                     f"{call}; the source's {record['source_changed']} was changed; only target is "
@@ -307,11 +312,12 @@ def ema(
     source_before = {n: p.detach().clone() for n, p in source.named_parameters()}
     steps = []
     for decay in decays:
-        call_by_name(mod, "ema_update", target, source, decay)
+        returned = call_by_name(mod, "ema_update", target, source, decay)
         now = dict(target.named_parameters())
         steps.append(
             {
                 "modes_after": _modes(),
+                "returned": None if returned is None else describe(returned),
                 "source_changed": next(
                     (
                         n

@@ -16,6 +16,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from pytorch_path.checks import (
+    CheckFailure,
     assert_close,
     assert_tensor,
     call_repr,
@@ -77,6 +78,24 @@ def test_normalize_per_channel_uses_eps(learner, reference, device, seed):
         x = _images(seed, shape, torch.float64, device, offset=20 + index)
         mean, std = _stats(seed, shape[1], torch.float64, device, 20 + index)
         _check_normalize(learner, reference, x, mean, std, {"eps": eps})
+
+
+def test_normalize_per_channel_default_eps(learner, reference, device, seed):
+    """Called without eps, normalize_per_channel divides by std + 1e-6, the documented default."""
+    rng = seed.python_random(9)
+    shape = _nchw(rng)
+    x = _images(seed, shape, torch.float64, device, offset=25)
+    mean, std = _stats(seed, shape[1], torch.float64, device, 25)
+    std = std * 1e-6  # tiny spreads, so that the eps decides the scale of the result
+    try:
+        _check_normalize(learner, reference, x, mean, std, {})
+    except CheckFailure as exc:
+        if "wrong values" not in str(exc):
+            raise
+        raise fail(
+            f"{exc}. These stds are about 1e-6, so the eps decides the result: called without "
+            "eps, normalize_per_channel must use the default eps=1e-6, added to std (std + eps)"
+        ) from None
 
 
 def test_normalize_per_channel_constant_channel(learner, reference, device, seed):

@@ -128,6 +128,46 @@ def test_backward_returns_input_shaped_grads(learner, device, seed):
         _compare_grads(list(result), expected, unweighted, call=where)
 
 
+def test_backward_returns_none_where_not_needed(learner, device, seed):
+    """backward returns None for an input whose ctx.needs_input_grad is False, else a tensor."""
+    rng = seed.python_random(1)
+    for i, (kind, grads) in enumerate((("channel", (True, False)), ("scalar", (False, True)))):
+        shapes = _shapes(rng, kind)
+        offset = 60 + 10 * i
+        x, beta = _inputs(
+            seed, shapes, dtype=torch.float64, device=device, offset=offset, grads=grads
+        )
+        grad_out = _randn(seed, shapes[0], dtype=torch.float64, device=device, offset=offset + 5)
+        flags = f"(x.requires_grad={grads[0]}, beta.requires_grad={grads[1]})"
+        call = f"{call_repr('ScaledSwish.apply', x, beta)} {flags}"
+        got = learner.run(backward_directly, x, beta, grad_out)
+        _check_custom_node(got["node"], call)
+        where = f"{call}, then ScaledSwish.backward(ctx, grad_out) called directly"
+        result, described = got["result"], got["described"]
+        if not got["is_sequence"] or len(result) < 2 or any(g is not None for g in result[2:]):
+            raise fail(
+                f"{where} returned {described if not got['is_sequence'] else describe(result)}; "
+                "return a tuple (grad_x, grad_beta), one gradient per input of forward"
+            )
+        needed, skipped = (0, 1) if grads[0] else (1, 0)
+        if result[skipped] is not None:
+            name = NAMES[skipped]
+            raise fail(
+                f"{where}: the gradient for {name} is {described[skipped]}, expected None: "
+                f"{name} does not require grad, so ctx.needs_input_grad[{skipped}] is False; "
+                "check ctx.needs_input_grad and return None there instead of computing it"
+            )
+        expected, unweighted = _formula_grads(x, beta, grad_out)
+        _compare_grad(
+            NAMES[needed],
+            result[needed],
+            expected[needed],
+            unweighted=unweighted[needed],
+            other=None,
+            call=where,
+        )
+
+
 def test_gradients_match_autograd_of_formula(learner, device, seed):
     """Gradients for x and beta equal autograd's of x * sigmoid(beta * x), for a random grad_out."""
     rng = seed.python_random()

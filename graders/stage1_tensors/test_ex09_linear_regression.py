@@ -4,7 +4,9 @@ The learner's loss trajectory is compared with a twin run of the reference on th
 data, learning rate and number of steps; when they differ, the trajectory is matched
 against simulated common mistakes (gradients never zeroed, a summed loss, an uphill
 update) to say which one it is. ``torch.optim`` and ``nn.Module`` are banned by
-behaviour: inside one scenario their constructors are patched to fail.
+behaviour: inside one scenario their constructors are patched to fail. Where w and b are
+made is checked with X and y on a second device simulated on the CPU (see the note above
+``_SimulatedDevice``).
 
 Tests first: scenarios (run where the learner's code runs) and helpers follow them.
 """
@@ -16,6 +18,7 @@ import time
 from typing import Any
 
 import torch
+from torch.overrides import TorchFunctionMode
 
 from pytorch_path.checks import (
     assert_close,
@@ -317,6 +320,32 @@ def test_returns_detached_on_inputs_device_and_dtype(learner, device, seed):
         assert_unchanged(out["y_after"], y, what="y", call=call)
 
 
+def test_w_and_b_on_the_data_device(learner, reference, seed):
+    """w and b are made on X's device: the fit runs with X and y on a second, simulated device."""
+    X, y, _, _ = _data(seed, dtype=torch.float64, device="cpu", offset=35)
+    call = call_repr("fit_linear_regression", X, y, lr=0.1, steps=4).replace("on cpu", "on meta")
+    got = learner.run(fit_simulated, X, y, lr=0.1, steps=4)
+    if got["mixed"]:
+        raise fail(
+            f"{call}; your code combined X (on device meta) with a tensor made on the CPU, in "
+            f"{got['mixed']}: on a GPU this raises 'Expected all tensors to be on the same "
+            "device'. Create w and b on X's device: torch.zeros(D, dtype=X.dtype, "
+            "device=X.device, requires_grad=True)"
+        )
+    w, b, losses = _unpack(got, call, 4)
+    for name, far in zip(("w", "b"), got["far"], strict=True):
+        if not far:
+            raise fail(
+                f"{call}; the returned {name} is on cpu, not on X's device (meta): create w and b "
+                "with device=X.device (and dtype=X.dtype)"
+            )
+    w_ref, b_ref, expected = reference.run(fit_simulated, X, y, lr=0.1, steps=4)["result"]
+    tol = _tolerances(torch.float64)
+    assert_close(torch.tensor(losses), torch.tensor(expected), what=f"{call}: the losses", **tol)
+    assert_close(w, w_ref, what="the returned w", call=call, **tol)
+    assert_close(b, b_ref, what="the returned b", call=call, **tol)
+
+
 def test_zero_steps(learner, device, seed):
     """With steps=0 the result is the zero initialisation and an empty list of losses."""
     X, y, _, _ = _data(seed, dtype=torch.float32, device=device, offset=40)
@@ -400,6 +429,19 @@ def fit(mod: Any, X: torch.Tensor, y: torch.Tensor, *, lr: float, steps: int) ->
 
 
 @scenario
+def fit_simulated(
+    mod: Any, X: torch.Tensor, y: torch.Tensor, *, lr: float, steps: int
+) -> dict[str, Any]:
+    """fit(...) with X and y on a simulated device 'meta'; whether w and b came back there."""
+    with _SimulatedDevice([X, y]) as sim:
+        out = fit(mod, X, y, lr=lr, steps=steps)
+    result = out["result"]
+    out["far"] = [sim.is_far(v) for v in result[:2]] if len(result) == 3 else []
+    out["mixed"] = sim.mixed
+    return out
+
+
+@scenario
 def fit_without_optim_or_modules(
     mod: Any, X: torch.Tensor, y: torch.Tensor, *, lr: float, steps: int
 ) -> dict[str, Any]:
@@ -434,3 +476,92 @@ def loss_curve(mod: Any, *, seed: int = 0) -> dict[str, Any]:
     call = call_repr("fit_linear_regression", X, y, lr=0.1, steps=steps)
     _, _, losses = _unpack(fit(mod, X, y, lr=0.1, steps=steps), call, steps)
     return {"loss": losses, "label": "train loss (MSE) per step", "x_label": "step"}
+
+
+# ----------------------------------------------------------------------------- a simulated device
+# Placement is checked with a second device simulated on the CPU, the same simulation as the
+# grader of 1.6 uses (a real 'meta' device holds no values, so no loss could be recorded):
+# tensors marked "far" report device 'meta' and really live on the CPU; a request for device
+# 'meta' is served on the CPU and its result marked far, as is everything computed from a far
+# tensor unless it is moved to another device; and an operation mixing a far tensor with a CPU
+# tensor of one or more dims is recorded, as a GPU would raise there. Indexing with CPU index
+# tensors and 0-dim CPU tensors are allowed, as on a GPU.
+
+_FAR = torch.device("meta")
+_DEVICE_GETTER = torch._C.TensorBase.__dict__["device"]
+_INDEXING = {"__getitem__", "__setitem__", "index_put", "index_put_"}
+
+
+def _is_far_device(value) -> bool:
+    try:
+        return isinstance(value, (str, torch.device)) and torch.device(value).type == "meta"
+    except (RuntimeError, TypeError):
+        return False
+
+
+def _is_device(value) -> bool:
+    try:
+        return isinstance(value, (str, torch.device)) and bool(torch.device(value).type)
+    except (RuntimeError, TypeError):
+        return False
+
+
+def _tensors(value):
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors(item)
+
+
+class _SimulatedDevice(TorchFunctionMode):
+    """Runs learner code as if ``far`` tensors lived on another device (see the note above)."""
+
+    def __init__(self, far=()):
+        super().__init__()
+        self._far: dict[int, torch.Tensor] = {}
+        self.mixed: str | None = None
+        for t in far:
+            self.mark(t)
+
+    def mark(self, t: torch.Tensor) -> None:
+        self._far[id(t)] = t
+
+    def is_far(self, t) -> bool:
+        return isinstance(t, torch.Tensor) and self._far.get(id(t)) is t
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = dict(kwargs or {})
+        if getattr(func, "__self__", None) is _DEVICE_GETTER:
+            return _FAR if self.is_far(args[0]) else func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        wants_far = _is_far_device(kwargs.get("device"))
+        if wants_far:
+            kwargs["device"] = "cpu"
+        moved_near = False
+        if name in ("to", "cpu") and args and isinstance(args[0], torch.Tensor):
+            new_args = [args[0]]
+            for a in args[1:]:
+                if _is_far_device(a):
+                    wants_far, a = True, "cpu"
+                elif _is_device(a):
+                    moved_near = True
+                elif isinstance(a, torch.Tensor):
+                    wants_far, moved_near = self.is_far(a), not self.is_far(a)
+                new_args.append(a)
+            args = tuple(new_args)
+            moved_near = moved_near or name == "cpu" or ("device" in kwargs and not wants_far)
+        inputs = list(_tensors(args)) + list(_tensors(kwargs))
+        far_in = any(self.is_far(t) for t in inputs)
+        near = [t for t in inputs if not self.is_far(t) and t.dim() > 0]
+        mixing = far_in and near and name not in _INDEXING and name not in ("to", "cpu")
+        if mixing and self.mixed is None:
+            self.mixed = name or repr(func)
+        out = func(*args, **kwargs)
+        if wants_far or (far_in and not moved_near):
+            for t in _tensors(out):
+                self.mark(t)
+        return out

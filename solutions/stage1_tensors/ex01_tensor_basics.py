@@ -59,9 +59,9 @@ def move_to(obj: Any, device: str | torch.device) -> Any:
     """Move tensors and models to ``device``, keeping the structure around them.
 
     - a tensor: return it on ``device``;
-    - an ``nn.Module``: move its parameters and buffers, return the module;
-    - a dict, list or tuple: return the same kind of container with every value moved
-      (recursively);
+    - an ``nn.Module``: move its parameters and buffers, return the module itself;
+    - a dict, list or tuple: return a new container of the same kind with every value
+      moved (recursively); the container passed in is left as it was;
     - anything else (ints, strings, None): return it unchanged.
     """
     if isinstance(obj, (torch.Tensor, torch.nn.Module)):
