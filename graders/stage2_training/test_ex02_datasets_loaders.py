@@ -80,13 +80,18 @@ def test_dataset_rejects_mismatched_lengths(learner, seed):
     rng = seed.python_random()
     n = rng.randint(4, 9)
     features, labels = seed.randn(n, 3), seed.randint(0, 3, (n + rng.randint(1, 3),))
-    expect_raises(
-        learner.TensorPairDataset,
-        "ValueError",
-        features,
-        labels,
-        what=f"TensorPairDataset(features: {describe(features)}, labels: {describe(labels)})",
-    )
+    longer = seed.randn(len(labels), 3, offset=1)
+    for xs, ys, why in (
+        (features, labels, "more labels than features"),
+        (longer, labels[:n], "more features than labels"),
+    ):
+        expect_raises(
+            learner.TensorPairDataset,
+            "ValueError",
+            xs,
+            ys,
+            what=f"TensorPairDataset(features: {describe(xs)}, labels: {describe(ys)}) ({why})",
+        )
     # Matching lengths are accepted, and the items are the given rows.
     built = f"TensorPairDataset(features: {describe(features)}, labels: {describe(labels[:n])})"
     got = learner.run(dataset_items, features, labels[:n], [n - 1])
@@ -96,6 +101,30 @@ def test_dataset_rejects_mismatched_lengths(learner, seed):
         raise fail(f"{built}[{n - 1}] is {item['described']}; return the tuple (x, y)")
     assert_close(item["value"][0], features[n - 1], what="x", call=f"{built}[{n - 1}]",
                  rtol=0, atol=0)  # fmt: skip
+
+
+def test_dataset_stores_the_tensors_as_given(learner, seed):
+    """The dataset keeps the tensors it was given (no copy, no conversion): items follow them."""
+    rng = seed.python_random(1)
+    n = rng.randint(5, 9)
+    features = seed.randn(n, rng.randint(2, 4), dtype=torch.float64, offset=20)
+    labels = seed.randint(0, 5, (n,), offset=21).to(torch.int32)
+    wanted = sorted({0, n - 1, rng.randrange(n)})
+    built = f"TensorPairDataset(features: {describe(features)}, labels: {describe(labels)})"
+    got = learner.run(items_after_change, features, labels, wanted)
+    for i, item in zip(wanted, got["items"], strict=True):
+        call = f"built {built}, then changed both tensors in place (+1), then read item {i}"
+        if not item["is_tuple"] or len(item["value"]) != 2:
+            raise fail(f"{call}; got {item['described']}; return the tuple (x, y)")
+        x, y = item["value"]
+        for what, value, base in (("x", x, features[i]), ("y", y, labels[i])):
+            assert_tensor(value, what=what, dtype=base.dtype, call=call)
+            if value.shape == base.shape and torch.equal(value, base):
+                raise fail(
+                    f"{call}; {what} still holds the old values: the dataset keeps a copy. "
+                    "Store the tensors as given (no clone(), no torch.tensor(...), no .to(...))"
+                )
+            assert_close(value, base + 1, what=what, call=call, rtol=0, atol=0)
 
 
 def test_transform_runs_per_item_on_read(learner, device, seed):
@@ -227,9 +256,19 @@ def test_split_reproducible(learner, reference, seed):
 
 
 def test_split_rejects_bad_fractions(learner, reference, seed):
-    """split_dataset raises ValueError for fractions that do not sum to 1 or are not positive."""
+    """ValueError for no fractions, one outside (0, 1], a sum off 1 by more than 1e-6; not else."""
     features, labels = _pair_data(seed, 20)
-    for fractions in ([0.5, 0.6], [0.7, 0.2], [1.2, -0.2], [0.0, 1.0], []):
+    rejected = (
+        ([0.5, 0.6], "they sum to 1.1"),
+        ([0.7, 0.2], "they sum to 0.9"),
+        ([0.25, 0.75 + 1.5e-6], "they sum to 1 + 1.5e-6, off by more than 1e-6"),
+        ([0.25, 0.75 - 1.5e-6], "they sum to 1 - 1.5e-6, off by more than 1e-6"),
+        ([1.2, -0.2], "both lie outside (0, 1]"),
+        ([0.0, 1.0], "0 lies outside (0, 1]"),
+        ([1.0 + 5e-7], "1 + 5e-7 lies outside (0, 1], although the sum is within 1e-6 of 1"),
+        ([], "there are none"),
+    )
+    for fractions, why in rejected:
         expect_raises(
             learner.run,
             "ValueError",
@@ -238,10 +277,11 @@ def test_split_rejects_bad_fractions(learner, reference, seed):
             labels,
             fractions,
             0,
-            what=f"split_dataset(dataset, {fractions}, seed=0)",
+            what=f"split_dataset(dataset, {fractions}, seed=0) ({why})",
         )
-    # The boundaries that are allowed: a single fraction of 1, fractions summing to 1.
-    for fractions in ([1.0], [0.25, 0.75]):
+    # The boundaries that are allowed: a single fraction of 1, fractions summing to 1, and
+    # fractions whose sum is within 1e-6 of 1.
+    for fractions in ([1.0], [0.25, 0.75], [0.5, 0.5 + 5e-7], [0.5, 0.5 - 5e-7]):
         call = f"called split_dataset(dataset of 20 items, {fractions}, seed=3)"
         try:
             got = learner.run(split, features, labels, fractions, 3)
@@ -250,7 +290,7 @@ def test_split_rejects_bad_fractions(learner, reference, seed):
                 raise
             raise fail(
                 f"{call}; it raised ValueError: {exc.message}; these fractions are valid "
-                "(each in (0, 1], summing to 1)"
+                "(each in (0, 1], summing to 1 within 1e-6)"
             ) from None
         want = reference.run(split, features, labels, fractions, 3)
         if _split_indices(got, call) != _split_indices(want, call):
@@ -299,12 +339,17 @@ def test_loader_batches_in_order(learner, seed):
 
 
 def test_loader_with_pair_dataset(learner, seed):
-    """make_loader batches a TensorPairDataset into (x of (B, D), y of (B,))."""
+    """make_loader batches a TensorPairDataset into (x of (B, D), y of (B,)); keeps a short last."""
     rng = seed.python_random()
     n, d, batch_size = rng.randint(13, 20), rng.randint(2, 5), rng.randint(3, 6)
+    if n % batch_size == 0:
+        n += 1  # a short last batch, which drop_last's default (False) keeps
     features = seed.randn(n, d)
     labels = seed.randint(0, 3, (n,), offset=1)
-    call = f"iterated make_loader(TensorPairDataset of {n} items, batch_size={batch_size}, …)"
+    call = (
+        f"iterated make_loader(TensorPairDataset of {n} items, batch_size={batch_size}, "
+        "shuffle=False, seed=0) (drop_last left at its default, False)"
+    )
     batches = learner.run(pair_loader, features, labels, batch_size)
     first = batches[0]
     if not first["pair"]:
@@ -312,7 +357,13 @@ def test_loader_with_pair_dataset(learner, seed):
     x, y = first["first"], first["second"]
     assert_close(x, features[:batch_size], what="the first batch's x", call=call, rtol=0, atol=0)
     assert_close(y, labels[:batch_size], what="the first batch's y", call=call, rtol=0, atol=0)
-    assert_equal(len(batches), -(-n // batch_size), what=f"{call}; the number of batches")
+    want = -(-n // batch_size)
+    if len(batches) == n // batch_size:
+        raise fail(
+            f"{call}; got {len(batches)} batches, expected {want}: the short last batch of "
+            f"{n % batch_size} item(s) was dropped, but drop_last defaults to False"
+        )
+    assert_equal(len(batches), want, what=f"{call}; the number of batches")
 
 
 def test_loader_shuffle_reproducible(learner, seed):
@@ -406,6 +457,17 @@ def dataset_items(
     size = len(ds)
     items = [_item(ds[i]) for i in indices]
     return {"len": size, "items": items, "features_after": features, "labels_after": labels}
+
+
+@scenario
+def items_after_change(
+    mod: Any, features: torch.Tensor, labels: torch.Tensor, indices: list[int]
+) -> dict[str, Any]:
+    """TensorPairDataset(features, labels), then both tensors changed in place, then items read."""
+    ds = mod.TensorPairDataset(features, labels)
+    features.add_(1)
+    labels.add_(1)
+    return {"items": [_item(ds[i]) for i in indices]}
 
 
 @scenario

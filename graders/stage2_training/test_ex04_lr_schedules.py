@@ -63,10 +63,13 @@ def test_step_scheduler(learner, seed):
 
 
 def test_warmup_cosine_closed_form(learner, seed):
-    """make_warmup_cosine gives base * f(s) at every step, for random W, T, min ratio, groups."""
+    """make_warmup_cosine gives base * f(s) at every step, for random W, T, min ratio, groups.
+
+    The configuration with a minimum of 0 leaves ``min_lr_ratio`` out: its default is 0.
+    """
     rng = seed.python_random()
-    for W, T, m in _configs(rng):
-        lrs, bases, call = _warmup_cosine(learner, rng, W, T, m)
+    for index, (W, T, m) in enumerate(_configs(rng)):
+        lrs, bases, call = _warmup_cosine(learner, rng, W, T, m, default_m=index == 1)
         _check_closed_form(lrs, bases, W, T, m, call)
 
 
@@ -114,7 +117,7 @@ def test_warmup_cosine_rejects_bad_arguments(learner, seed):
     """ValueError unless 0 <= W < T and 0 <= min_lr_ratio <= 1; the edges of that range work."""
     rng = seed.python_random(2)
     T = rng.randint(5, 12)
-    for W, total, m in ((-1, T, 0.0), (T, T, 0.0), (T + 2, T, 0.1), (1, T, -0.1), (1, T, 1.5)):
+    for W, total, m in ((-1, T, 0.0), (T, T, 0.0), (T + 2, T, 0.1), (1, T, -0.1), (1, T, 1.01)):
         call = (
             f"make_warmup_cosine(optimizer, warmup_steps={W}, total_steps={total}, "
             f"min_lr_ratio={m})"
@@ -234,11 +237,14 @@ def step_scheduler(
 
 @scenario
 def warmup_cosine(
-    mod: Any, W: int, T: int, m: float, bases: list[float], *, steps: int = 0
+    mod: Any, W: int, T: int, m: float | None, bases: list[float], *, steps: int = 0
 ) -> dict[str, Any]:
-    """make_warmup_cosine on a two-group SGD; the lrs after 0, 1, ... scheduler steps."""
+    """make_warmup_cosine on a two-group SGD (``m=None``: min_lr_ratio left out); the lrs."""
     optimizer = _groups_optimizer(bases)
-    sched = mod.make_warmup_cosine(optimizer, W, T, m)
+    if m is None:
+        sched = mod.make_warmup_cosine(optimizer, W, T)
+    else:
+        sched = mod.make_warmup_cosine(optimizer, W, T, m)
     return _scheduler_report(sched, optimizer, LambdaLR, steps)
 
 
@@ -581,15 +587,22 @@ _VARIANTS: tuple[tuple[str, Callable[[int, int, int, float], float]], ...] = (
 )
 
 
-def _warmup_cosine(learner: Any, rng: Any, W: int, T: int, m: float) -> tuple[list, list, str]:
-    """The learner's warmup-cosine trajectory over T + 3 steps, with a ZeroDivisionError hint."""
+def _warmup_cosine(
+    learner: Any, rng: Any, W: int, T: int, m: float, *, default_m: bool = False
+) -> tuple[list, list, str]:
+    """The learner's warmup-cosine trajectory over T + 3 steps, with a ZeroDivisionError hint.
+
+    ``default_m``: leave min_lr_ratio out of the call (``m`` is then its default, 0).
+    """
     bases = _bases(rng)
+    args = f"warmup_steps={W}, total_steps={T}" + ("" if default_m else f", min_lr_ratio={m}")
+    default = " (min_lr_ratio left out: its default is 0)" if default_m else ""
     call = (
-        f"called make_warmup_cosine(optimizer, warmup_steps={W}, total_steps={T}, "
-        f"min_lr_ratio={m}) with two parameter groups (base lr {bases[0]} and {bases[1]})"
+        f"called make_warmup_cosine(optimizer, {args}){default} with two parameter groups "
+        f"(base lr {bases[0]} and {bases[1]})"
     )
     try:
-        got = learner.run(warmup_cosine, W, T, m, bases, steps=T + 3)
+        got = learner.run(warmup_cosine, W, T, None if default_m else m, bases, steps=T + 3)
     except LearnerError as exc:
         if not exc.is_a("ZeroDivisionError"):
             raise

@@ -52,13 +52,17 @@ _LOAD = "load_checkpoint"
 
 @pytest.mark.points(2)
 def test_checkpoint_file_holds_state_dicts(learner, device, seed):
-    """save_checkpoint writes one file at path: state_dicts, epoch, RNG, extra; safe to load."""
+    """save_checkpoint writes one file at path: state_dicts, epoch, RNG, extra; safe to load.
+
+    The second call leaves ``extra`` out: its default is None.
+    """
     for index, extra in enumerate(({"best_val": 0.625, "note": "run-7"}, None)):
         cfg = _config(seed, index)
         X, y = _data(cfg, seed, 10 + index, device)
+        given = f", extra={extra!r})" if extra is not None else ") (extra left out)"
         call = (
             f"called save_checkpoint(path, model=..., optimizer=Adam, scheduler=StepLR, "
-            f"epoch={cfg.k - 1}, extra={extra!r})"
+            f"epoch={cfg.k - 1}{given}"
         )
         got = _run(learner, save, _asdict(cfg), X, y, extra, as_str=index == 1, calls={_SAVE: call})
         expected, _ = _judge_run(cfg, device, X, y, cfg.k)  # the run up to the checkpoint
@@ -145,7 +149,7 @@ def test_checkpoint_file_holds_state_dicts(learner, device, seed):
         if ckpt["extra"] != extra:
             raise fail(
                 f"{call}; checkpoint['extra'] is {describe(ckpt['extra'])}, expected "
-                f"{extra!r}: store the extra argument as given"
+                f"{extra!r}: store the extra argument as given (None when it is left out)"
             )
         if not isinstance(ckpt["rng"], dict) or not ckpt["rng"]:
             raise fail(
@@ -311,7 +315,7 @@ def save(
             optimizer=optimizer,
             scheduler=scheduler,
             epoch=c.k - 1,
-            extra=extra,
+            **({} if extra is None else {"extra": extra}),  # None: left at its default
         )
         rng_after = _rng_state(device)
         now = list(model.parameters())
@@ -556,7 +560,11 @@ def _seed_all(value: int) -> None:
 
 
 def _train(cfg, model, optimizer, scheduler, X, y, epochs) -> None:
-    """The grader's loop: torch shuffle + dropout, NumPy noise, a Python coin flip."""
+    """The grader's loop: torch shuffle + dropout, NumPy noise, a Python coin flip.
+
+    Every epoch ends with NumPy's generator holding a cached Gaussian, so a checkpoint
+    that drops ``has_gauss`` / ``cached_gaussian`` from NumPy's state does not resume exactly.
+    """
     for _ in epochs:
         model.train()
         order = torch.randperm(cfg.n).to(X.device)
@@ -573,6 +581,10 @@ def _train(cfg, model, optimizer, scheduler, X, y, epochs) -> None:
             F.cross_entropy(model(xb), y[idx]).backward()
             optimizer.step()
         scheduler.step()
+        if np.random.get_state()[3] == 0:
+            # End the epoch with a cached Gaussian in NumPy's generator (has_gauss=1): part
+            # of its state, which a checkpoint must keep as well.
+            np.random.standard_normal()
 
 
 def _judge_run(

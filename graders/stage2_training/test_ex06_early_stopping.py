@@ -162,8 +162,9 @@ def test_best_weights_are_copied_and_restored(learner, reference, device, seed):
 def test_constructor_arguments(learner, reference):
     """EarlyStopping(patience) defaults to min_delta=0, mode='min'; an unknown mode is refused."""
     net = _net_spec(random.Random(5))
-    seq = [1.0, 0.9375, 1.0, 0.9375, 1.0]
-    head = "EarlyStopping(2) (default min_delta and mode)"
+    # A tie (not an improvement), then a gain of 2**-23: an improvement when min_delta is 0.
+    seq = [1.0, 0.9375, 0.9375, 0.9375 - 2**-23, 1.0, 1.0]
+    head = "EarlyStopping(2) (default min_delta and mode: 0 and 'min')"
     _run_sequence(learner, reference, (2, 0.0, "min"), seq, net, ctor=((2,), {}), head=head)
     for mode in ("median", "maximize"):
         call = f"called EarlyStopping(3, mode={mode!r})"
@@ -383,7 +384,7 @@ def _walk(rng: random.Random, length: int, mode: str) -> list[float]:
 
 
 def _fmt(values: list[float]) -> str:
-    return "[" + ", ".join(f"{v:g}" for v in values) + "]"
+    return "[" + ", ".join(f"{v:.10g}" for v in values) + "]"
 
 
 def _head(patience: int, min_delta: float, mode: str) -> str:
@@ -448,16 +449,16 @@ def _why(metric: float, best: float | None, mode: str, min_delta: float, ref_imp
     if ref_improved:
         if mode == "max":
             return (
-                f" In mode='max' higher is better: {metric:g} beats best_score {best:g} by "
+                f" In mode='max' higher is better: {metric:.10g} beats best_score {best:.10g} by "
                 f"{gain:g}, more than min_delta={min_delta:g}, so it is an improvement."
             )
         return (
-            f" {metric:g} beats best_score {best:g} by {gain:g}, more than min_delta="
+            f" {metric:.10g} beats best_score {best:.10g} by {gain:g}, more than min_delta="
             f"{min_delta:g}, so it is an improvement."
         )
     if gain == 0:
         return (
-            f" {metric:g} only ties best_score {best:g}; a tie is not an improvement "
+            f" {metric:.10g} only ties best_score {best:.10g}; a tie is not an improvement "
             "(compare strictly)."
         )
     if gain > 0:
@@ -465,15 +466,17 @@ def _why(metric: float, best: float | None, mode: str, min_delta: float, ref_imp
         if mode == "max":
             rule = "metric > best_score + min_delta"
         return (
-            f" {metric:g} beats best_score {best:g} by only {gain:g}, not more than "
+            f" {metric:.10g} beats best_score {best:.10g} by only {gain:g}, not more than "
             f"min_delta={min_delta:g}, so it must not count as an improvement: in "
             f"mode={mode!r} an improvement needs {rule} (check that min_delta is used, and "
             "the sign of min_delta)."
         )
     if mode == "max":
-        return f" In mode='max' higher is better: {metric:g} is worse than best_score {best:g}."
+        return (
+            f" In mode='max' higher is better: {metric:.10g} is worse than best_score {best:.10g}."
+        )
     return (
-        f" {metric:g} is worse than best_score {best:g} (by {-gain:g}); check the sign of "
+        f" {metric:.10g} is worse than best_score {best:.10g} (by {-gain:g}); check the sign of "
         "min_delta: improve means metric < best_score - min_delta, not + min_delta."
     )
 
@@ -514,13 +517,13 @@ def _compare_call(
             why = " best_epoch is the 0-based index of the step() call that set best_score."
         raise fail(
             f"{prefix}, best_epoch is {epoch!r}, expected {want['best_epoch']} (call {index} "
-            f"had metric {metric:g}).{why}"
+            f"had metric {metric:.10g}).{why}"
         )
     score = attrs["best_score"]
     if type(score) is not float or score != want["best_score"]:
         raise fail(
             f"{prefix}, best_score is {describe(score)}, expected the float "
-            f"{want['best_score']:g}, the metric of the best call (not adjusted by min_delta)"
+            f"{want['best_score']:.10g}, the metric of the best call (not adjusted by min_delta)"
         )
     if attrs["counter"] != want["counter"]:
         hint = ""

@@ -124,7 +124,7 @@ def test_returns_norm_before_clipping(learner, reference, device, seed):
 
 @pytest.mark.points(2)
 def test_accumulation_matches_reference(learner, reference, device, seed):
-    """Accumulated training gives the reference's weights, losses and number of steps."""
+    """Accumulated training gives the reference's weights, losses and steps; no gradient is left."""
     rng = seed.python_random(2)
     configs = [(2, 6), (3, 7), (4, 5), (1, 3), (3, 3)]  # (accum_steps, micro-batches)
     for index, (k, count) in enumerate(configs):
@@ -184,6 +184,15 @@ def test_accumulation_matches_reference(learner, reference, device, seed):
                     f"{call}; the loss of micro-batch {i} is {value:.10g}, expected "
                     f"{expected:.10g}{hint}"
                 )
+        grads = out["grads"]
+        left = [name for name, grad in grads.items() if grad is not None and bool(grad.any())]
+        if left:
+            last = "the step of the last, incomplete group" if count % k else "the last step"
+            raise fail(
+                f"{call}; afterwards {left[0]}.grad still holds a gradient: clear the gradients "
+                f"right after every optimizer.step() ({last} included), so that no gradient is "
+                "left on the model"
+            )
 
 
 @pytest.mark.points(3)
@@ -286,7 +295,7 @@ def accumulate(
 ) -> dict[str, Any]:
     """train_accumulated on the model ``arch``/``state``; ``batches`` as a generator if one_shot.
 
-    Returns the losses it returned, the weights afterwards and how many times
+    Returns the losses it returned, the weights and gradients afterwards and how many times
     optimizer.step() ran.
     """
     model, loss_fn = _build(arch, state)
@@ -300,6 +309,7 @@ def accumulate(
         "described": describe(losses),
         "steps": steps[0],
         "weights": _weights(model),
+        "grads": {name: p.grad for name, p in model.named_parameters()},
     }
 
 

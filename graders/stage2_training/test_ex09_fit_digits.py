@@ -40,6 +40,7 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.data import DataLoader, RandomSampler, TensorDataset
 
 from pytorch_path.checks import describe, expect_raises, fail
 from pytorch_path.data import digits_split
@@ -106,9 +107,10 @@ def test_build_model(learner, reference, seed):
         dropout = (0.0, 0.5, 0.3)[index]
         cfg = reference.resolve_config({"hidden_sizes": hidden, "dropout": dropout})
         x = seed.rand(rng.randint(3, 9), 1, 8, 8, offset=index)
-        want = reference.run(build_and_call, cfg, x, None)
+        train_seed = seed.value + index
+        want = reference.run(build_and_call, cfg, x, None, train_seed=train_seed)
         call = f"called build_model(cfg) with hidden_sizes={hidden}, dropout={dropout}"
-        got = learner.run(build_and_call, cfg, x, want["state"])
+        got = learner.run(build_and_call, cfg, x, want["state"], train_seed=train_seed)
         if not got["is_module"]:
             raise fail(f"{call}; it returned {got['described']}, expected an nn.Module")
         if got["shapes"] != want["shapes"]:
@@ -139,6 +141,17 @@ def test_build_model(learner, reference, seed):
             raise fail(
                 f"{call}; in train mode the output equals the eval-mode output: the "
                 f"Dropout({dropout}) layers are missing or not given config['dropout']"
+            )
+        if not (
+            isinstance(noisy, torch.Tensor)
+            and noisy.shape == want["train"].shape
+            and torch.allclose(noisy.double(), want["train"].double(), rtol=1e-5, atol=1e-6)
+        ):
+            raise fail(
+                f"{call}; in train mode, right after torch.manual_seed(s) and with the same "
+                "weights, its logits differ from those of the documented model, which has "
+                f"nn.Dropout(config['dropout']) = Dropout({dropout}) after each hidden ReLU: "
+                "check the dropout probability each Dropout layer is given"
             )
 
 
@@ -219,6 +232,16 @@ def test_fit_trains_on_train_and_evaluates_properly(reference, runner):
             f"{run.call}; epochs 1 and 2 used the same order of training examples: shuffle "
             "anew every epoch (one DataLoader with shuffle=True, iterated once per epoch)"
         )
+    accepted = _seeded_orders(n_train, cfg["seed"], len(orders))
+    for e, order in enumerate(orders, start=1):
+        if not any(np.array_equal(order, way[e - 1]) for way in accepted):
+            raise fail(
+                f"{run.call}; epoch {e}'s order of training examples is not the one the "
+                "training DataLoader's own generator gives: shuffle with generator="
+                "torch.Generator().manual_seed(cfg['seed']) (DataLoader(..., shuffle=True, "
+                "generator=...)), so that the order depends on the seed alone, not on the "
+                "global RNG"
+            )
     for done, f in trace.eval_forwards:
         when = f"after epoch {done}" if done else "before training"
         if f.grad:
@@ -305,8 +328,12 @@ def test_fit_logs_the_right_numbers(reference, runner):
 
 @pytest.mark.points(2)
 def test_fit_keeps_the_best_model(reference, runner):
-    """best.pt holds the epoch with the highest val_accuracy; early stopping follows patience."""
-    for name in ("main", "short", "short_other_seed"):
+    """best.pt holds the epoch with the highest val_accuracy; early stopping follows patience.
+
+    The "frozen" run trains with lr=0, so every epoch ties: the first stays the best (a tie
+    keeps the earlier epoch) and patience counts the tied epochs as epochs without a new best.
+    """
+    for name in ("frozen", "main", "short", "short_other_seed"):
         _check_best(runner(name), reference)
 
 
@@ -413,11 +440,18 @@ def resolve_each(mod: Any, configs: list[dict[str, Any]]) -> dict[str, Any]:
 
 @scenario
 def build_and_call(
-    mod: Any, cfg: dict[str, Any], x: torch.Tensor, state: dict[str, torch.Tensor] | None
+    mod: Any,
+    cfg: dict[str, Any],
+    x: torch.Tensor,
+    state: dict[str, torch.Tensor] | None,
+    *,
+    train_seed: int = 0,
 ) -> dict[str, Any]:
     """build_model(cfg): its state_dict's shapes and, with ``state`` loaded, its logits on ``x``.
 
-    ``state`` None keeps the model's own weights (and sends them back).
+    ``state`` None keeps the model's own weights (and sends them back). The train-mode
+    logits are computed right after ``torch.manual_seed(train_seed)``, so that models with
+    the same Dropout layers draw the same masks.
     """
     model = learner_attr(mod, "build_model")(cfg)
     if not isinstance(model, nn.Module):
@@ -442,6 +476,7 @@ def build_and_call(
     with torch.no_grad():
         out["eval"] = model(x.clone())
     model.train()
+    torch.manual_seed(train_seed)
     with torch.no_grad():
         out["train"] = model(x.clone())
     return out
@@ -633,6 +668,19 @@ def _config_short(rng: random.Random) -> dict[str, Any]:
     }
 
 
+def _config_frozen(rng: random.Random) -> dict[str, Any]:
+    """lr 0: the weights never change, so every epoch's val_accuracy ties with the first's."""
+    return {
+        "seed": rng.randrange(1, 10**6),
+        "split_seed": rng.randrange(1, 1000),
+        "hidden_sizes": [rng.randint(8, 12)],
+        "lr": 0.0,
+        "epochs": 5,
+        "batch_size": rng.choice([150, 200]),
+        "patience": 2,
+    }
+
+
 def _random_partial_config(rng: random.Random) -> dict[str, Any]:
     options: dict[str, Callable[[], Any]] = {
         "seed": lambda: rng.randrange(10**6),
@@ -786,6 +834,7 @@ def runner(_runs, learner, reference, device, seed):
         "main": _config_main,
         "sgd": _config_sgd,
         "short": _config_short,
+        "frozen": _config_frozen,
     }
 
     def get(name: str) -> _Run:
@@ -1123,6 +1172,26 @@ def _one_pass(
     ordered = np.empty_like(logits)
     ordered[first] = logits
     return ordered
+
+
+def _seeded_orders(n: int, seed_value: int, epochs: int) -> list[list[np.ndarray]]:
+    """The epoch orders of a training set shuffled by ``Generator().manual_seed(seed)``.
+
+    Three ways of using the generator are accepted: ``DataLoader(shuffle=True,
+    generator=g)`` (whose iterator also draws a base seed from ``g`` every epoch), a
+    ``RandomSampler(dataset, generator=g)`` given to the DataLoader, and one
+    ``torch.randperm(n, generator=g)`` per epoch.
+    """
+    ids = TensorDataset(torch.arange(n))
+    loader = DataLoader(
+        ids, batch_size=n, shuffle=True, generator=torch.Generator().manual_seed(seed_value)
+    )
+    by_loader = [np.concatenate([b[0].numpy() for b in loader]) for _ in range(epochs)]
+    sampler = RandomSampler(ids, generator=torch.Generator().manual_seed(seed_value))
+    by_sampler = [np.array(list(sampler)) for _ in range(epochs)]
+    gen = torch.Generator().manual_seed(seed_value)
+    by_randperm = [torch.randperm(n, generator=gen).numpy() for _ in range(epochs)]
+    return [by_loader, by_sampler, by_randperm]
 
 
 def _trace(run: _Run) -> _Trace:

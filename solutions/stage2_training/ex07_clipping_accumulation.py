@@ -59,7 +59,8 @@ def train_accumulated(
       gradients.
     - If the number of micro-batches is not a multiple of ``accum_steps``, the last,
       incomplete group also gets its ``optimizer.step()`` (its losses are still divided by
-      ``accum_steps``), so no micro-batch is trained on without an update.
+      ``accum_steps``), then the gradients are cleared, so no micro-batch is trained on
+      without an update and the model is left with no gradient (every ``.grad`` None or 0).
     - ``batches`` may be any iterable (a list, a DataLoader, a generator): go through it
       once, and do not call ``len()`` on it.
 
