@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
 import time
 from pathlib import Path
@@ -31,6 +33,7 @@ from pytorch_path.notebooks import (
     notebook_text,
     parse_notebook,
     python_source,
+    setup_source,
     stage_notebook,
     stale_notebooks,
     stub_names,
@@ -89,6 +92,34 @@ def test_one_notebook_per_stage_with_tagged_stub_and_check_cells(
             assert lesson.source.startswith(f"## {ex.id} ")
         ids = [c.id for c in nb.cells]
         assert len(ids) == len(set(ids))
+
+
+def test_the_setup_cell_installs_the_package_where_it_is_missing(tmp_path: Path) -> None:
+    """As in Colab: `import pytorch_path` fails, so the cell runs `%pip install` and retries."""
+    code = python_source(setup_source()).split("from pytorch_path import")[0]
+    script = (
+        textwrap.dedent(f"""
+        import builtins, sys
+        calls = []
+
+        class Shell:
+            def run_line_magic(self, name, line):
+                calls.append((name, line))
+                sys.path.insert(0, {str(ROOT / "src")!r})  # what the install makes importable
+
+        builtins.get_ipython = lambda: Shell()
+    """)
+        + code
+        + "\nprint(calls, pytorch_path.__name__)\n"
+    )
+    # -S: no site-packages, so no installed pytorch_path either.
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", script], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    calls, _, name = done.stdout.strip().rpartition(" ")
+    assert name == "pytorch_path" and calls.startswith("[('pip', 'install --quiet "), done.stdout
+    assert INSTALL_SPEC in calls and calls.count("('pip'") == 1
 
 
 def test_generation_is_deterministic_and_follows_the_language(project: Project) -> None:

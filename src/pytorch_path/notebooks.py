@@ -181,6 +181,9 @@ def setup_source(lang: str = "en") -> str:
         "    import pytorch_path\n"
         "except ImportError:\n"
         f'    %pip install --quiet "{INSTALL_SPEC}"\n'
+        "    import importlib\n"
+        "\n"
+        "    importlib.invalidate_caches()  # see the package pip has just installed\n"
         "    import pytorch_path\n"
         "from pytorch_path import check, hint, notebook_setup\n"
         "\n"
