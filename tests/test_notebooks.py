@@ -347,6 +347,35 @@ def test_names_no_cell_defines_are_not_started_with_a_sentence(
     assert results.exercises[0].status is not Status.PASSED
 
 
+def test_a_kernel_namespace_is_recognised(mini: Project, monkeypatch, capsys) -> None:
+    """Notebook mode: the kernel's own namespace, after notebook_setup() or defining a name."""
+    import types
+
+    from pytorch_path import _kernel_namespace, notebook_setup
+
+    user_ns: dict = {"In": [""]}
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: types.SimpleNamespace(user_ns=user_ns)  # type: ignore[attr-defined]
+    monkeypatch.setitem(pytorch_path._NOTEBOOK, "on", False)
+    assert _kernel_namespace(user_ns, mini, "1.1") is None  # not inside IPython
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    assert _kernel_namespace(user_ns, mini, "1.1") is None  # a kernel checking files
+    assert _kernel_namespace({"double": 1}, mini, "1.1") is None  # not the kernel's namespace
+    user_ns["double"] = lambda x: 2 * x
+    assert _kernel_namespace(user_ns, mini, "1.1") is user_ns
+    del user_ns["double"]
+    notebook_setup()
+    assert "the graders run every test on cpu" in capsys.readouterr().out
+    assert _kernel_namespace(user_ns, mini, "1.1") is user_ns
+
+
+def test_many_untouched_exercises_are_one_note(mini_copy: Project, monkeypatch) -> None:
+    monkeypatch.chdir(mini_copy.root)
+    results = pytorch_path.check("1.1,1.2,1.3,1.6", seed=1, namespace={"In": ["", "x = 1"]})
+    assert len(results.notes) == 1 and "4 exercises (1.1, 1.2, 1.3, …)" in results.notes[0]
+    assert all("`double`" in e.message for e in results.exercises)
+
+
 def test_a_namespace_without_history_is_read_with_inspect(mini_copy: Project, monkeypatch) -> None:
     monkeypatch.chdir(mini_copy.root)
 

@@ -887,7 +887,18 @@ def check_cells(
                 ),
             )
         )
+    untouched = [ex.id for ex in exercises if not built[ex.id].cells]
+    if len(untouched) > _NOTED:  # `check("all")` in one stage's notebook: one line, not 40
+        notes = [n for n in notes if n.split(":", 1)[0] not in untouched]
+        notes.append(
+            f"{len(untouched)} exercises ({', '.join(untouched[:3])}, …) have no cell defining "
+            "their functions yet; each one's message names them"
+        )
     return replace(results, target="notebook", exercises=tuple(exercises_out)), tuple(notes)
+
+
+#: At most this many exercises without any cell get a note of their own.
+_NOTED = 3
 
 
 def progress_folder(project: Project) -> Path:
