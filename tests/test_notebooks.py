@@ -251,6 +251,19 @@ def test_assembling_from_a_kernel_history(project: Project) -> None:
     assert built.where(line) == ("In [3]", 6)
 
 
+def test_the_stub_s_fill_ins_get_the_stub_s_imports(mini: Project) -> None:
+    """A stub constant no cell defines runs before the cells: it needs its own imports."""
+    stub = (
+        "import math\n\nSCALE = math.pi\n\n\ndef double(x):\n"
+        "    raise NotImplementedError('1.1: double')\n"
+    )
+    cells = [Cell("import math\n\ndef double(x):\n    return 2 * x * math.cos(0)\n", "In [1]")]
+    built = assemble(mini.exercise("1.1"), stub, cells)
+    namespace: dict = {}
+    exec(compile(built.source, "assembled", "exec"), namespace)
+    assert namespace["SCALE"] == pytest.approx(3.14159, abs=1e-5) and namespace["double"](2) == 4
+
+
 def test_ipython_syntax_becomes_python() -> None:
     source = "%pip install x\n!ls\nif True:\n    %time y = 1\ndef f():\n    return 1\n"
     compile(python_source(source), "cell", "exec")
@@ -311,6 +324,23 @@ def test_extraction_never_runs_a_cell(mini: Project, tmp_path: Path) -> None:
     link.symlink_to(path)
     with pytest.raises(NotebookError, match="symbolic links are not accepted"):
         extract_notebooks([link], mini.exercises, mini, tmp_path / "out2")
+
+
+def test_odd_names_and_strings_in_a_notebook_stay_reportable(mini: Project, tmp_path: Path) -> None:
+    body = 'import torch\n\ndef double(x):\n    """\udcff\x1b[31m"""\n    return 2 * x\n'
+    path = tmp_path / "evil\x1b[2J name.ipynb"
+    path.write_text(json.dumps(_filled(mini, 0, {"1.1": body})), encoding="ascii")  # \udcff escaped
+    extracted = extract_notebooks([path], mini.exercises, mini, tmp_path / "out")
+    assert "\x1b" not in extracted.note and "evil" in extracted.note
+    written = (tmp_path / "out" / "stage1_mini" / "ex01_passes.py").read_text(encoding="utf-8")
+    compile(written, "ex01", "exec")
+    assert "\\udcff" in written
+
+
+def test_the_notebook_module_is_cheap_to_import() -> None:
+    code = "import sys, pytorch_path.notebooks; print(sorted({'torch', 'nbformat', 'IPython'} & set(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
 # --------------------------------------------------------------------------- check() from cells
@@ -458,6 +488,11 @@ def test_grade_scores_a_notebook_exactly_as_the_same_files(mini: Project, tmp_pa
     assert statuses("tagged") == statuses("files") == statuses("untagged")
     assert results["files"].points_earned == results["tagged"].points_earned == 4
     assert results["tagged"].exercises[2].status is Status.NOT_STARTED
+    # Messages point at the notebook's cell and line, not at the extracted file.
+    stub = mini.stub_path(mini.exercise("1.3")).read_text().splitlines()
+    line = stub.index('    raise NotImplementedError("1.3: double")') + 1
+    message = results["tagged"].exercises[2].tests[0].message
+    assert f"of tagged.ipynb, line {line}" in message, message
     assert "graded from the notebook cells of tagged.ipynb" in results["tagged"].grading.notes[0]
     # exec() inside the tagged cell is learner code, run in the worker like any other.
     assert results["exec_defined"].exercises[0].status is Status.PASSED

@@ -670,15 +670,18 @@ def assemble(
 
     stub_tree = ast.parse(stub_source)
     fill_in = [s for s in stub_tree.body if set(_defines(s)) & (set(names) - set(found))]
-    needed = _used([*trees, *fill_in]) - bound - {n for s in fill_in for n in _defines(s)}
+    filled = {n for s in fill_in for n in _defines(s)}
+    needed = _used(trees) - bound - filled
     deps = _dependencies(needed, [p for p in parsed if id(p) not in chosen and p.tree is not None])
     resolved = {n for _label, stmt, _text in deps for n in _binds(stmt)}
+    # The stub's own definitions run before the cells: they get the stub's imports.
+    wanted = (needed - resolved) | (_used(fill_in) - filled)
     stub_imports = [
         s
         for s in stub_tree.body
         if isinstance(s, ast.Import) or (isinstance(s, ast.ImportFrom) and s.module != "__future__")
     ]
-    from_stub = [s for s in stub_imports if set(_binds(s)) & (needed - resolved)] + fill_in
+    from_stub = [s for s in stub_imports if set(_binds(s)) & wanted] + fill_in
     for stmt in stub_tree.body:
         if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__" and fill_in:
             features.update(alias.name for alias in stmt.names)
@@ -830,6 +833,28 @@ def relabel(text: str, shown: str, built: Assembled) -> str:
     return text.replace(shown, ", ".join(built.cells) if built.cells else "the exercise's cell")
 
 
+def relabel_results(
+    results: Results, built: Mapping[str, Assembled], project: Project, *, prefix: str = ""
+) -> Results:
+    """``results`` with every message about an assembled file naming the cells instead.
+
+    ``prefix`` is what the file's path starts with in the messages (``alice/`` in ``grade``).
+    Exercises not in ``built`` are left as they are.
+    """
+    from dataclasses import replace
+
+    exercises = []
+    for result in results.exercises:
+        one = built.get(result.id)
+        if one is None or not one.cells:
+            exercises.append(result)
+            continue
+        shown = prefix + project.exercise(result.id).relpath
+        tests = tuple(replace(t, message=relabel(t.message, shown, one)) for t in result.tests)
+        exercises.append(replace(result, tests=tests, message=relabel(result.message, shown, one)))
+    return replace(results, exercises=tuple(exercises))
+
+
 def check_cells(
     selection: str,
     cells: Sequence[Cell],
@@ -863,16 +888,15 @@ def check_cells(
             notes += exercise_notes(ex, built[ex.id], namespace or {})
             dest = root / ex.relpath
             dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(built[ex.id].source, encoding="utf-8")
+            dest.write_text(built[ex.id].source, encoding="utf-8", errors="backslashreplace")
         results = check(
             selection, project=project, target=root, seed=seed, device=device, display_root=root
         )
+    results = relabel_results(results, built, project)
     exercises_out = []
     for result in results.exercises:
         one = built[result.id]
-        shown = project.exercise(result.id).relpath
-        tests = tuple(replace(t, message=relabel(t.message, shown, one)) for t in result.tests)
-        message = relabel(result.message, shown, one)
+        tests, message = result.tests, result.message
         if one.missing and not one.cells:
             message = next(n for n in notes if n.startswith(f"{result.id}:")).split(": ", 1)[1]
         exercises_out.append(
@@ -967,7 +991,7 @@ def notebook_files(submission: Path, exercises: Sequence[Exercise]) -> list[Path
     from pytorch_path.curriculum import learner_path
     from pytorch_path.targets import learner_root
 
-    if submission.suffix == ".ipynb" and not submission.is_dir():
+    if submission.suffix == ".ipynb" and os.path.lexists(submission) and not submission.is_dir():
         return [submission]
     if submission.is_symlink() or not submission.is_dir():
         return None
@@ -1015,12 +1039,15 @@ def extract_notebooks(
     (``not_started``). No cell is executed. Raises :class:`NotebookError` (one sentence)
     for a notebook that cannot be read; ``root`` is what names are shown relative to.
     """
+    from pytorch_path.text import clean
+
     cells: list[Cell] = []
     for path in paths:
         try:
             shown = path.relative_to(root).as_posix() if root and path != root else path.name
         except ValueError:
             shown = path.name
+        shown = clean(shown, 200)  # a file name can hold anything: it reaches every report
         if path.is_symlink():
             raise NotebookError(f"symbolic links are not accepted: {shown}")
         cells += read_notebook(path, name=shown)
@@ -1032,11 +1059,12 @@ def extract_notebooks(
         built[ex.id] = one = assemble(ex, stub, cells, known=known)
         target = dest / ex.relpath
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(one.source, encoding="utf-8")
+        # A cell may hold a lone surrogate (valid JSON, not UTF-8): kept visible, as an escape.
+        target.write_text(one.source, encoding="utf-8", errors="backslashreplace")
         if one.cells:
             missing = f" (not defined: {', '.join(one.missing)})" if one.missing else ""
             parts.append(f"{ex.id} from {', '.join(one.cells)}{missing}")
-    names = ", ".join(p.name for p in paths)
+    names = clean(", ".join(p.name for p in paths), 400)
     if not parts:
         asked = "; ".join(f"{ex.id}: {', '.join(ex.implement)}" for ex in exercises[:3])
         more = ", …" if len(exercises) > 3 else ""

@@ -203,7 +203,7 @@ def grade_submission(
     label = _isolation_label(isolation, user)
     grading = Grading(submission=name, path=str(submission), isolation=label, graders=version,
                       shard=settings.shard_label)  # fmt: skip
-    notebook_note = ""
+    notebook_note, extracted = "", None
     try:
         from pytorch_path.notebooks import notebook_files
 
@@ -274,6 +274,11 @@ def grade_submission(
                 output=str(judged.get("output", "")),
                 output_truncated=bool(judged.get("output_truncated", False)),
             )
+            if extracted is not None:  # messages point at the notebook's cells
+                from pytorch_path.notebooks import relabel_results
+
+                results = relabel_results(results, extracted.built, settings.project,
+                                          prefix=f"{target.name}/")  # fmt: skip
             return _refuse(replace(results, target=name, grading=grading), refused)
     grading = replace(grading, status=status)
     status_of_tests = Status.TIMEOUT if status == "timeout" else Status.ERROR
