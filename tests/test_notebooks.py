@@ -176,6 +176,29 @@ def test_tagged_cells_are_the_exercise(project: Project) -> None:
     assert "torch.manual_seed(seed)" in built.source and "NotImplementedError" not in built.source
 
 
+def test_every_notebook_filled_with_the_solutions_extracts_to_the_solutions(
+    project: Project, tmp_path: Path
+) -> None:
+    """What `grade` writes for each exercise is the solution's text itself: graded alike."""
+    for index, stage in enumerate(project.stages):
+        solutions = {ex.id: project.solution_path(ex).read_text() for ex in stage.exercises}
+        path = tmp_path / notebook_name(stage)
+        nbformat.write(_filled(project, index, solutions), path)
+        extracted = extract_notebooks([path], stage.exercises, project, tmp_path / "out")
+        for ex in stage.exercises:
+            built = extracted.built[ex.id]
+            assert len(built.cells) == 1 and built.missing == (), (ex.id, built.cells)
+            lines = built.source.splitlines()
+            body = lines[lines.index(f"# --- {built.cells[0]} ---") + 1 :]
+            expected = [
+                "" if line == "from __future__ import annotations" else line
+                for line in solutions[ex.id].splitlines()
+            ]
+            assert body == expected, ex.id
+            written = (tmp_path / "out" / ex.relpath).read_text()
+            assert written == built.source
+
+
 def test_untagged_and_renamed_cells_are_found_by_the_names_they_define(project: Project) -> None:
     ex = project.exercise("1.3")
     stub = project.stub_path(ex).read_text()
