@@ -40,7 +40,7 @@ from pytorch_path.notebooks import (
     write_notebooks,
 )
 from pytorch_path.report.html import render_html
-from pytorch_path.report.terminal import header_line, summary_line
+from pytorch_path.report.terminal import header_line, points_text, summary_line
 from pytorch_path.results import Status
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -448,8 +448,10 @@ def test_outside_a_kernel_check_grades_files(mini_copy: Project, monkeypatch) ->
 
 def test_the_html_has_the_terminal_s_headlines(mini_copy: Project, monkeypatch) -> None:
     monkeypatch.chdir(mini_copy.root)
-    results = pytorch_path.check("1.1,1.2,1.3", target="learner", seed=3)
+    results = pytorch_path.check("1.1,1.2,1.3,1.6", target="learner", seed=3)
     html = render_html(results)
+    for ex in results.exercises:  # points read as in the terminal: 5.7/10, not 5.71429/10
+        assert f">{points_text(ex.points_earned, ex.points_possible)}<" in html
     assert header_line(results).plain.replace("'", "&#x27;") in html
     assert summary_line(results).plain.splitlines()[0] in html
     failed = next(e for e in results.exercises if e.status is Status.FAILED)

@@ -10,7 +10,13 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from pytorch_path.curriculum import TIERS
-from pytorch_path.report.terminal import STATUS_STYLE, header_line, next_up_lines, summary_line
+from pytorch_path.report.terminal import (
+    STATUS_STYLE,
+    header_line,
+    next_up_lines,
+    points_text,
+    summary_line,
+)
 from pytorch_path.statuses import STATUS_LABELS, Status
 
 if TYPE_CHECKING:
@@ -39,7 +45,7 @@ def render_html(results: Results, *, notes: tuple[str, ...] = ()) -> str:
             f"<tr><td>{TIERS.get(ex.tier, '')}</td><td>{escape(ex.id)}</td>"
             f"<td>{escape(ex.title)}</td>"
             f"<td style='color:{colour}'>{icon} {STATUS_LABELS[ex.status]}</td>"
-            f"<td style='text-align:right'>{ex.points_earned:g}/{ex.points_possible:g}</td>"
+            f"<td style='text-align:right'>{points_text(ex.points_earned, ex.points_possible)}</td>"
             f"<td style='text-align:left'>{detail}</td></tr>"
         )
     head = "<tr><th></th><th>id</th><th>exercise</th><th>status</th><th>points</th><th></th></tr>"

@@ -93,7 +93,8 @@ def status_text(status: Status) -> Text:
     return Text(f"{icon} {STATUS_LABELS[status]}", style=style)
 
 
-def _points(earned: float, possible: float) -> str:
+def points_text(earned: float, possible: float) -> str:
+    """``12.5/85``: earned points to one decimal at most, as every report shows them."""
     return (
         f"{earned:g}/{possible:g}" if earned == round(earned, 1) else f"{earned:.1f}/{possible:g}"
     )
@@ -114,7 +115,7 @@ def results_table(results: Results) -> Table:
             ex.id,
             ex.title,
             status_text(ex.status),
-            _points(ex.points_earned, ex.points_possible),
+            points_text(ex.points_earned, ex.points_possible),
             f"{ex.duration_s:.2f}s",
         )
     return table
@@ -274,7 +275,7 @@ def summary_line(results: Results) -> Text:
         if results.count(s)
     ]
     line = Text.assemble(
-        ("Points ", "bold"), (_points(results.points_earned, results.points_possible), "bold")
+        ("Points ", "bold"), (points_text(results.points_earned, results.points_possible), "bold")
     )
     for part in counts:
         line.append(" · ")
