@@ -15,7 +15,7 @@ seed   ?=
 SELECTION := $(if $(ex),$(ex),$(if $(stage),$(stage),all))
 CHECK_ARGS := $(if $(target),--target $(target),) $(if $(seed),--seed $(seed),)
 
-.PHONY: help setup check test test-fast lint format bench dev-check clean
+.PHONY: help setup check test test-fast lint format bench dev-check notebooks clean
 
 help:
 	@echo "make setup                 create .venv, install pytorch-path, make your workspace/"
@@ -24,6 +24,7 @@ help:
 	@echo "make lint                  ruff and mypy"
 	@echo "make bench                 time checks against the 'import torch' floor"
 	@echo "make dev-check             check the curriculum's consistency"
+	@echo "make notebooks             regenerate notebooks/ from the stubs and lessons"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +67,9 @@ bench:
 
 dev-check:
 	$(CLI) dev-check
+
+notebooks:
+	$(CLI) notebooks notebooks
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

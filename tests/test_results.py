@@ -153,6 +153,13 @@ def test_traceback_and_output_are_capped_with_an_exact_count() -> None:
 
 
 def test_every_grading_status_is_explained() -> None:
-    assert set(GRADING_STATUSES) == {"graded", "empty", "missing", "timeout", "crashed"}
+    assert set(GRADING_STATUSES) == {
+        "graded",
+        "empty",
+        "missing",
+        "timeout",
+        "crashed",
+        "unreadable",
+    }
     empty = Grading(submission="bob", status="empty")
     assert Grading.from_dict(empty.to_dict()).status == "empty"

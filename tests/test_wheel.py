@@ -183,6 +183,7 @@ def test_the_sdist_holds_what_the_wheel_build_needs(dists: tuple[Path, Path]) ->
         "hatch_build.py",
         "src",
         "tests",
+        "notebooks",  # the generated notebooks, which the tests compare with the stubs
         "PKG-INFO",
         ".gitignore",
         *COURSE,

@@ -375,12 +375,42 @@ def cmd_init(args: argparse.Namespace) -> int:
         written = init_workspace(project, args.dir, source=source)
     except (LearnError, TargetError) as exc:
         fail(str(exc))
-    console.print(f"created [cyan]{args.dir}[/] with {len(written)} files")
+    console.print(
+        f"created [cyan]{args.dir}[/] with {len(written)} files "
+        f"(notebooks: [cyan]{args.dir / 'notebooks'}[/])"
+    )
     if source is not None:
         console.print(f"your files and progress were copied from [cyan]{shown_path(source)}[/]")
     console.print(
         f"next: `cd {args.dir}` and `pytorch-path check 1` "
         f"(or `pytorch-path check 1 --target {args.dir}` from anywhere)"
+    )
+    return EXIT_OK
+
+
+def cmd_notebooks(args: argparse.Namespace) -> int:
+    """``notebooks [DIR]``: one Jupyter notebook per stage, generated from the manifests."""
+    from pytorch_path.notebooks import write_notebooks
+
+    project = _project()
+    try:
+        stages = (
+            project.stages
+            if args.stages == "all"
+            else [
+                project.stage(n)
+                for n in sorted({ex.stage for ex in select(project.stages, args.stages)})
+            ]
+        )
+        written = write_notebooks(project, args.dir, lang=args.lang, stages=stages)
+    except SelectionError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"could not write the notebooks into {args.dir}: {exc.strerror or exc}")
+    for path in written:
+        console.print(f"wrote [cyan]{escape(shown_path(path))}[/]")
+    console.print(
+        "open one in Jupyter (`jupyter lab`) or upload it to Colab; its first cell sets it up"
     )
     return EXIT_OK
 
@@ -564,7 +594,8 @@ def build_parser() -> argparse.ArgumentParser:
         "submissions",
         nargs="+",
         metavar="SUBMISSION",
-        help="folders shaped like curriculum/, or clones containing it",
+        help="folders shaped like curriculum/, clones containing it, .ipynb notebooks, "
+        "or folders of them",
     )
     p.add_argument("--stages", default="all", help=selection_help)
     p.add_argument(
@@ -673,6 +704,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="copy your own exercise files and progress from FOLDER (e.g. curriculum)",
     )
     p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("notebooks", help="write one Jupyter/Colab notebook per stage")
+    p.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path("notebooks"),
+        help="folder to write them into (default: notebooks/)",
+    )
+    p.add_argument("--lang", choices=["en", "zh"], default="en", help="the lessons' language")
+    p.add_argument("--stages", default="all", help="stages to write: 1, 1-3 or all (default)")
+    p.set_defaults(func=cmd_notebooks)
 
     p = sub.add_parser("lesson", help="read a stage's lesson in the terminal")
     p.add_argument("stage", type=int, help="stage number, e.g. 2")

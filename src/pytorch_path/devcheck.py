@@ -6,7 +6,8 @@ stub without its ``TODO(id)`` marker or ``NotImplementedError``, a stub that is
 not reported ``not_started``, a solution that does not pass, a known-wrong
 variant that passes or fails without the message its ``Expect:`` line names, a
 variant that is not a minimal override of the reference solution (see
-:mod:`pytorch_path.variants`), and a README roadmap out of date.
+:mod:`pytorch_path.variants`), a README roadmap out of date, and committed stage notebooks
+(``notebooks/``) that differ from what the stubs and lessons generate.
 """
 
 from __future__ import annotations
@@ -248,6 +249,25 @@ def roadmap_problems(project: Project) -> list[Problem]:
     ]
 
 
+def notebook_problems(project: Project) -> list[Problem]:
+    """The committed ``notebooks/`` (where a checkout has one) must equal what the stubs give."""
+    from pytorch_path.notebooks import FOLDER, stale_notebooks
+
+    folder = project.root / FOLDER
+    if not folder.is_dir():
+        return []
+    stale = stale_notebooks(project, folder)
+    if not stale:
+        return []
+    return [
+        Problem(
+            f"{FOLDER}/",
+            f"{', '.join(stale)} out of date with the stubs and lessons; run "
+            f"`pytorch-path notebooks {FOLDER}`",
+        )
+    ]
+
+
 def dev_check(
     project: Project,
     selection: str = "all",
@@ -265,6 +285,7 @@ def dev_check(
     if problems:
         return problems
     problems += roadmap_problems(project)
+    problems += notebook_problems(project)
     if not quick:
         problems += behaviour_problems(
             project, select(project.stages, selection), seed=seed, progress=progress

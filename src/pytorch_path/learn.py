@@ -242,7 +242,10 @@ def edited_stubs(project: Project) -> list[Exercise]:
 
 
 def init_workspace(project: Project, dest: Path, *, source: Path | None = None) -> list[Path]:
-    """Write a fresh workspace: every stage's stubs and lessons, and a marker file.
+    """Write a fresh workspace: every stage's stubs, lessons and notebook, and a marker file.
+
+    The notebooks (``notebooks/stageN_….ipynb``, see :mod:`pytorch_path.notebooks`) are
+    generated from the untouched stubs.
 
     The stubs are the untouched ones even where a clone's ``curriculum/`` was edited
     in place (those come from git). With ``source`` (``init --from curriculum``), the
@@ -278,6 +281,10 @@ def init_workspace(project: Project, dest: Path, *, source: Path | None = None) 
             else:
                 shutil.copyfile(project.stub_path(ex), folder / ex.filename)
             written.append(folder / ex.filename)
+    from pytorch_path.notebooks import FOLDER as NOTEBOOKS
+    from pytorch_path.notebooks import write_notebooks
+
+    written += write_notebooks(project, dest / NOTEBOOKS)
     if source is not None and (source / FOLDER / "progress.json").is_file():
         (dest / FOLDER).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source / FOLDER / "progress.json", dest / FOLDER / "progress.json")

@@ -199,8 +199,9 @@ class Grading:
     path: str = ""
     """The submission folder as given."""
     status: str = "graded"
-    """``graded``; ``timeout``, ``crashed`` (grading ended early), ``missing`` (no folder) or
-    ``empty`` (the folder holds none of the selected exercises' files; nothing ran)."""
+    """``graded``; ``timeout``, ``crashed`` (grading ended early), ``missing`` (no folder),
+    ``empty`` (the folder holds none of the selected exercises' files; nothing ran) or
+    ``unreadable`` (a submitted notebook is not valid JSON or nbformat; nothing ran)."""
     isolation: str = ""
     """How the learner's code was isolated: ``bubblewrap``, ``process …`` or ``none``."""
     wall_s: float = 0.0

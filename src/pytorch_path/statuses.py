@@ -42,4 +42,9 @@ GRADING_STATUSES: dict[str, str] = {
     "missing": "the submission folder does not exist",
     "timeout": "grading was stopped at the submission's time limit",
     "crashed": "grading ended early because pytorch-path failed (not the submission)",
+    "unreadable": "the submitted notebook could not be read (not valid JSON or nbformat), "
+    "so nothing ran",
 }
+
+#: Grading statuses in which no learner code ran.
+NOTHING_RAN: tuple[str, ...] = ("empty", "missing", "unreadable")

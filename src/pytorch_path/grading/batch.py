@@ -71,7 +71,9 @@ def collect_expected(settings: GradeSettings) -> Expected:
 
 
 def unique_names(submissions: Sequence[Path]) -> list[str]:
-    """A report name per submission: its folder name, made file-system-safe and unique.
+    """A report name per submission: its folder (or notebook) name, made safe and unique.
+
+    A notebook ``alice.ipynb`` is named ``alice``.
 
     Unsafe characters become ``_``; a name already taken (ignoring case, for file systems
     that do) gets ``-2``, ``-3``. The names are also the report folders under ``--out``.
@@ -79,7 +81,7 @@ def unique_names(submissions: Sequence[Path]) -> list[str]:
     names: list[str] = []
     taken: set[str] = set()
     for path in submissions:
-        base = safe_name(Path(path).absolute().name or "submission")
+        base = safe_name(Path(path).absolute().name.removesuffix(".ipynb") or "submission")
         name, n = base, 1
         while name.lower() in taken:
             n += 1
@@ -201,6 +203,27 @@ def grade_submission(
     label = _isolation_label(isolation, user)
     grading = Grading(submission=name, path=str(submission), isolation=label, graders=version,
                       shard=settings.shard_label)  # fmt: skip
+    notebook_note, extracted = "", None
+    try:
+        from pytorch_path.notebooks import notebook_files
+
+        notebooks = notebook_files(submission, settings.exercises)
+    except OSError:
+        notebooks = None
+    if notebooks is not None:  # cells become the exercise files; nothing is executed here
+        from pytorch_path.notebooks import NotebookError, extract_notebooks
+
+        extracted_to = batch / f"{index:05d}-notebooks"
+        try:
+            extracted = extract_notebooks(notebooks, settings.exercises, settings.project,
+                                          extracted_to, root=submission)  # fmt: skip
+        except NotebookError as exc:
+            grading = replace(grading, status="unreadable")
+            return fail_closed(settings, expected, grading, Status.ERROR, str(exc))
+        if not extracted.anything:
+            grading = replace(grading, status="empty")
+            return fail_closed(settings, expected, grading, Status.ERROR, extracted.note)
+        submission, notebook_note = extracted_to, extracted.note
     try:
         is_dir = submission.is_dir()
     except OSError:
@@ -234,6 +257,8 @@ def grade_submission(
     spec.write(spec_path)
     started = time.monotonic()
     status, cause = _run_judge(spec_path, judge_dir, settings.wall_s())
+    if notebook_note:
+        notes.insert(0, notebook_note)
     grading = replace(grading, wall_s=round(time.monotonic() - started, 2), notes=tuple(notes))
     results_path = Path(spec.results_path)
     if status == "graded" and results_path.is_file():
@@ -249,6 +274,11 @@ def grade_submission(
                 output=str(judged.get("output", "")),
                 output_truncated=bool(judged.get("output_truncated", False)),
             )
+            if extracted is not None:  # messages point at the notebook's cells
+                from pytorch_path.notebooks import relabel_results
+
+                results = relabel_results(results, extracted.built, settings.project,
+                                          prefix=f"{target.name}/")  # fmt: skip
             return _refuse(replace(results, target=name, grading=grading), refused)
     grading = replace(grading, status=status)
     status_of_tests = Status.TIMEOUT if status == "timeout" else Status.ERROR

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from pytorch_path.report.terminal import STATUS_STYLE
 from pytorch_path.results import Results
+from pytorch_path.statuses import NOTHING_RAN
 
 
 def grade_header(
@@ -63,11 +64,7 @@ def render_grade_summary(
         if result.grading_status == "graded":
             continue
         reason = next((ex.message for ex in result.exercises if ex.message), "")
-        ended = (
-            "not graded"
-            if result.grading_status in ("empty", "missing")
-            else ("not graded to the end")
-        )
+        ended = "not graded" if result.grading_status in NOTHING_RAN else ("not graded to the end")
         console.print(
             f"[yellow]{ended}: {escape(result.name)} ({result.grading_status})[/]"
             + (f": {escape(reason)}" if reason else "")

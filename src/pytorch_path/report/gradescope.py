@@ -24,6 +24,7 @@ from pytorch_path.results import (
     Results,
     Status,
 )
+from pytorch_path.statuses import NOTHING_RAN as NOTHING_RAN_STATUSES
 
 
 def _shares(values: list[float], total: float) -> list[float]:
@@ -35,7 +36,7 @@ def _shares(values: list[float], total: float) -> list[float]:
 
 
 #: Grading statuses in which no learner code ran: one entry per exercise, not per test.
-NOTHING_RAN = ("empty", "missing")
+NOTHING_RAN = NOTHING_RAN_STATUSES
 
 
 def _expected_file(results: Results, ex: ExerciseResult) -> str:

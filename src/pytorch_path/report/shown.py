@@ -20,9 +20,17 @@ class ShownResults(Results):
     Jupyter renders the HTML table. Returned by :func:`pytorch_path.check`.
     """
 
+    notes: tuple[str, ...] = ()
+    """Sentences shown above the report (a notebook's names that no cell defines)."""
+
     def __str__(self) -> str:
         """The terminal report, as plain text."""
-        console = Console(record=True, width=100, file=io.StringIO(), color_system=None)
+        # force_jupyter=False: in a kernel, rich would otherwise display what it renders here.
+        console = Console(
+            record=True, width=100, file=io.StringIO(), color_system=None, force_jupyter=False
+        )
+        for note in self.notes:
+            console.print(f"note: {note}", markup=False)
         render_terminal(self, console)
         return console.export_text()
 
@@ -31,10 +39,10 @@ class ShownResults(Results):
         return str(self)
 
     def _repr_html_(self) -> str:
-        return render_html(self)
+        return render_html(self, notes=self.notes)
 
 
-def shown(results: Results) -> ShownResults:
-    """``results`` as :class:`ShownResults` (the same data)."""
+def shown(results: Results, *, notes: tuple[str, ...] = ()) -> ShownResults:
+    """``results`` as :class:`ShownResults` (the same data), with ``notes`` shown above it."""
     fields = {f.name: getattr(results, f.name) for f in dataclasses.fields(Results)}
-    return ShownResults(**fields)
+    return ShownResults(**fields, notes=notes)

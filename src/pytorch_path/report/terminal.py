@@ -93,7 +93,8 @@ def status_text(status: Status) -> Text:
     return Text(f"{icon} {STATUS_LABELS[status]}", style=style)
 
 
-def _points(earned: float, possible: float) -> str:
+def points_text(earned: float, possible: float) -> str:
+    """``12.5/85``: earned points to one decimal at most, as every report shows them."""
     return (
         f"{earned:g}/{possible:g}" if earned == round(earned, 1) else f"{earned:.1f}/{possible:g}"
     )
@@ -114,7 +115,7 @@ def results_table(results: Results) -> Table:
             ex.id,
             ex.title,
             status_text(ex.status),
-            _points(ex.points_earned, ex.points_possible),
+            points_text(ex.points_earned, ex.points_possible),
             f"{ex.duration_s:.2f}s",
         )
     return table
@@ -207,11 +208,7 @@ def render_terminal(
     watching: bool = False,
 ) -> None:
     """Print the whole report of a ``check`` run (``watching``: worded for ``watch``)."""
-    devices = ", ".join(results.devices)
-    console.print(
-        f"[bold]pytorch-path {command}[/] {escape(results.selection)} · target "
-        f"[cyan]{escape(results.target)}[/] · seed {results.seed} · devices {devices}"
-    )
+    console.print(header_line(results, command))
     console.print(results_table(results))
     troubled = [
         ex for ex in results.exercises if ex.status not in (Status.PASSED, Status.NOT_STARTED)
@@ -225,30 +222,49 @@ def render_terminal(
             if shown_output is not None:
                 console.print()
                 console.print(shown_output)
-    waiting = [ex for ex in results.exercises if ex.status is Status.NOT_STARTED]
+    waiting = next_up_lines(results, watching=watching)
     if waiting:
-        nxt = waiting[0]
         console.print()
-        console.print(
-            Text.assemble(
-                ("○ next up: ", "bold"),
-                (f"{nxt.id} {nxt.title}", "bold"),
-                (" — open ", ""),
-                (nxt.file, "cyan"),
-                (", replace each ", ""),
-                ("raise NotImplementedError", "italic"),
-                (
-                    ", then save the file: it is checked again."
-                    if watching
-                    else ", then run this again.",
-                    "",
-                ),
-            )
-        )
-        if len(waiting) > 1:
-            console.print(Text(f"  {len(waiting)} exercises not started yet.", style="dim"))
+        for line in waiting:
+            console.print(line)
     console.print()
     console.print(summary_line(results))
+
+
+def header_line(results: Results, command: str = "check") -> Text:
+    """``pytorch-path check 1 · target workspace · seed 4821 · devices cpu``."""
+    devices = ", ".join(results.devices)
+    return Text.from_markup(
+        f"[bold]pytorch-path {command}[/] {escape(results.selection)} · target "
+        f"[cyan]{escape(results.target)}[/] · seed {results.seed} · devices {devices}"
+    )
+
+
+def next_up_lines(results: Results, *, watching: bool = False) -> list[Text]:
+    """The first exercise not started, and how many are (empty when all have started)."""
+    waiting = [ex for ex in results.exercises if ex.status is Status.NOT_STARTED]
+    if not waiting:
+        return []
+    nxt = waiting[0]
+    lines = [
+        Text.assemble(
+            ("○ next up: ", "bold"),
+            (f"{nxt.id} {nxt.title}", "bold"),
+            (" — open ", ""),
+            (nxt.file, "cyan"),
+            (", replace each ", ""),
+            ("raise NotImplementedError", "italic"),
+            (
+                ", then save the file: it is checked again."
+                if watching
+                else ", then run this again.",
+                "",
+            ),
+        )
+    ]
+    if len(waiting) > 1:
+        lines.append(Text(f"  {len(waiting)} exercises not started yet.", style="dim"))
+    return lines
 
 
 def summary_line(results: Results) -> Text:
@@ -259,7 +275,7 @@ def summary_line(results: Results) -> Text:
         if results.count(s)
     ]
     line = Text.assemble(
-        ("Points ", "bold"), (_points(results.points_earned, results.points_possible), "bold")
+        ("Points ", "bold"), (points_text(results.points_earned, results.points_possible), "bold")
     )
     for part in counts:
         line.append(" · ")
