@@ -1,7 +1,7 @@
 """Grader for 1.1: creating, describing and moving tensors.
 
-``arange_grid``'s placement is checked under a simulated second device (see the note above
-``_SimulatedDevice``), since really computing on 'meta' is slow to start, and
+``arange_grid``'s placement is checked under a simulated second device (see
+``SimulatedDevice``), since really computing on 'meta' is slow to start, and
 ``describe_tensor`` is asked about a tensor on a simulated ``cuda:0``. ``pick_device`` is
 graded in a scenario that fakes which accelerators are present, through every API the
 contract names (``torch.cuda.is_available``, ``torch.backends.mps.is_available``,
@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 import torch
-from torch.overrides import TorchFunctionMode
 
 from pytorch_path.checks import (
+    SimulatedDevice,
     assert_close,
     assert_equal,
     assert_state_dict_close,
@@ -172,7 +172,7 @@ def arange_grid_simulated(
     mod: Any, rows: int, cols: int, *, dtype: torch.dtype, device: Any
 ) -> dict[str, Any]:
     """arange_grid(rows, cols, dtype, device='meta') with 'meta' simulated; is the grid 'far'?"""
-    with _SimulatedDevice() as sim:
+    with SimulatedDevice() as sim:
         out = call_by_name(mod, "arange_grid", rows, cols, dtype=dtype, device=device)
     return {"out": out, "far": sim.is_far(out)}
 
@@ -324,96 +324,17 @@ def _walk(got: Any, want: Any, path: str) -> None:
 # ----------------------------------------------------------------------------- a simulated device
 # Computing on the real 'meta' device loads sympy and torch's decompositions on first use
 # (0.5-1.5 s), so arange_grid's placement is checked with a second device simulated on the
-# CPU, the same simulation as the grader of 1.6 uses: tensors marked "far" report device
+# CPU, pytorch_path.checks.SimulatedDevice: tensors marked "far" report device
 # 'meta' and really live on the CPU; a request for device 'meta' (device=..., or .to('meta'))
 # is served on the CPU and its result marked far, as is everything computed from a far tensor
 # unless it is moved to another device. _SimulatedGPU's far tensors report 'cuda:0' instead,
 # so that describe_tensor can be asked about a device with an index.
 
-_FAR = torch.device("meta")
-_DEVICE_GETTER = torch._C.TensorBase.__dict__["device"]
-_INDEXING = {"__getitem__", "__setitem__", "index_put", "index_put_"}
 
-
-def _is_far_device(value) -> bool:
-    try:
-        return isinstance(value, (str, torch.device)) and torch.device(value).type == "meta"
-    except (RuntimeError, TypeError):
-        return False
-
-
-def _is_device(value) -> bool:
-    try:
-        return isinstance(value, (str, torch.device)) and bool(torch.device(value).type)
-    except (RuntimeError, TypeError):
-        return False
-
-
-def _tensors(value):
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _tensors(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _tensors(item)
-
-
-class _SimulatedDevice(TorchFunctionMode):
-    """Runs learner code as if ``far`` tensors lived on another device (see the note above)."""
-
-    def __init__(self, far=()):
-        super().__init__()
-        self._far: dict[int, torch.Tensor] = {}
-        self.mixed: str | None = None
-        for t in far:
-            self.mark(t)
-
-    def mark(self, t: torch.Tensor) -> None:
-        self._far[id(t)] = t
-
-    def is_far(self, t) -> bool:
-        return isinstance(t, torch.Tensor) and self._far.get(id(t)) is t
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = dict(kwargs or {})
-        if getattr(func, "__self__", None) is _DEVICE_GETTER:
-            return _FAR if self.is_far(args[0]) else func(*args, **kwargs)
-        name = getattr(func, "__name__", "")
-        wants_far = _is_far_device(kwargs.get("device"))
-        if wants_far:
-            kwargs["device"] = "cpu"
-        moved_near = False
-        if name in ("to", "cpu") and args and isinstance(args[0], torch.Tensor):
-            new_args = [args[0]]
-            for a in args[1:]:
-                if _is_far_device(a):
-                    wants_far, a = True, "cpu"
-                elif _is_device(a):
-                    moved_near = True
-                elif isinstance(a, torch.Tensor):
-                    wants_far, moved_near = self.is_far(a), not self.is_far(a)
-                new_args.append(a)
-            args = tuple(new_args)
-            moved_near = moved_near or name == "cpu" or ("device" in kwargs and not wants_far)
-        inputs = list(_tensors(args)) + list(_tensors(kwargs))
-        far_in = any(self.is_far(t) for t in inputs)
-        near = [t for t in inputs if not self.is_far(t) and t.dim() > 0]
-        mixing = far_in and near and name not in _INDEXING and name not in ("to", "cpu")
-        if mixing and self.mixed is None:
-            self.mixed = name or repr(func)
-        out = func(*args, **kwargs)
-        if wants_far or (far_in and not moved_near):
-            for t in _tensors(out):
-                self.mark(t)
-        return out
-
-
-class _SimulatedGPU(_SimulatedDevice):
+class _SimulatedGPU(SimulatedDevice):
     """The simulated device, calling itself ``cuda:0`` (a device with an index) instead."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        if getattr(func, "__self__", None) is _DEVICE_GETTER and self.is_far(args[0]):
+        if self.reads_far_device(func, args):
             return torch.device("cuda", 0)
         return super().__torch_function__(func, types, args, kwargs)

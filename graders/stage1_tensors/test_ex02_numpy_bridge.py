@@ -4,7 +4,7 @@ Memory sharing is observed inside a scenario: it writes to one side (the array o
 tensor) at indices and values the test chose, and reads the other side back. Those reads
 are observations; every test also compares the result's values, taken right after the
 call, with the reference's or the test's own. ``to_numpy`` on a GPU tensor is checked with
-a second device simulated on the CPU (see the note above ``_SimulatedDevice``), where NumPy
+a second device simulated on the CPU (``pytorch_path.checks.SimulatedDevice``), where NumPy
 refuses the tensor as it refuses a CUDA one.
 
 Tests first: scenarios (run where the learner's code runs) and helpers follow them.
@@ -18,9 +18,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.overrides import TorchFunctionMode
 
-from pytorch_path.checks import assert_close, assert_tensor, call_repr, describe, fail
+from pytorch_path.checks import (
+    SimulatedDevice,
+    assert_close,
+    assert_tensor,
+    call_repr,
+    describe,
+    fail,
+)
 from pytorch_path.scenario import Opaque, scenario
 
 NP_DTYPES = [np.float64, np.float32, np.int64, np.int32, np.uint8, np.bool_, np.float16]
@@ -508,7 +514,7 @@ def _check_untouched(got: dict[str, Any], t: torch.Tensor, call: str) -> None:
 
 
 # ----------------------------------------------------------------------------- a simulated device
-# A tensor in GPU memory is simulated on the CPU, with the simulation the grader of 1.6 uses:
+# A tensor in GPU memory is simulated on the CPU, with pytorch_path.checks.SimulatedDevice:
 # tensors marked "far" report device 'meta' and really live on the CPU; everything computed
 # from a far tensor is far too, unless it is moved to another device (.cpu(), .to('cpu')).
 # _SimulatedGPU adds what CUDA does: NumPy refuses a far tensor (.numpy() without force=True,
@@ -516,87 +522,8 @@ def _check_untouched(got: dict[str, Any], t: torch.Tensor, call: str) -> None:
 
 _REFUSAL = "Use Tensor.cpu() to copy the tensor to host memory first"
 
-_FAR = torch.device("meta")
-_DEVICE_GETTER = torch._C.TensorBase.__dict__["device"]
-_INDEXING = {"__getitem__", "__setitem__", "index_put", "index_put_"}
 
-
-def _is_far_device(value) -> bool:
-    try:
-        return isinstance(value, (str, torch.device)) and torch.device(value).type == "meta"
-    except (RuntimeError, TypeError):
-        return False
-
-
-def _is_device(value) -> bool:
-    try:
-        return isinstance(value, (str, torch.device)) and bool(torch.device(value).type)
-    except (RuntimeError, TypeError):
-        return False
-
-
-def _tensors(value):
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _tensors(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _tensors(item)
-
-
-class _SimulatedDevice(TorchFunctionMode):
-    """Runs learner code as if ``far`` tensors lived on another device (see the note above)."""
-
-    def __init__(self, far=()):
-        super().__init__()
-        self._far: dict[int, torch.Tensor] = {}
-        self.mixed: str | None = None
-        for t in far:
-            self.mark(t)
-
-    def mark(self, t: torch.Tensor) -> None:
-        self._far[id(t)] = t
-
-    def is_far(self, t) -> bool:
-        return isinstance(t, torch.Tensor) and self._far.get(id(t)) is t
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = dict(kwargs or {})
-        if getattr(func, "__self__", None) is _DEVICE_GETTER:
-            return _FAR if self.is_far(args[0]) else func(*args, **kwargs)
-        name = getattr(func, "__name__", "")
-        wants_far = _is_far_device(kwargs.get("device"))
-        if wants_far:
-            kwargs["device"] = "cpu"
-        moved_near = False
-        if name in ("to", "cpu") and args and isinstance(args[0], torch.Tensor):
-            new_args = [args[0]]
-            for a in args[1:]:
-                if _is_far_device(a):
-                    wants_far, a = True, "cpu"
-                elif _is_device(a):
-                    moved_near = True
-                elif isinstance(a, torch.Tensor):
-                    wants_far, moved_near = self.is_far(a), not self.is_far(a)
-                new_args.append(a)
-            args = tuple(new_args)
-            moved_near = moved_near or name == "cpu" or ("device" in kwargs and not wants_far)
-        inputs = list(_tensors(args)) + list(_tensors(kwargs))
-        far_in = any(self.is_far(t) for t in inputs)
-        near = [t for t in inputs if not self.is_far(t) and t.dim() > 0]
-        mixing = far_in and near and name not in _INDEXING and name not in ("to", "cpu")
-        if mixing and self.mixed is None:
-            self.mixed = name or repr(func)
-        out = func(*args, **kwargs)
-        if wants_far or (far_in and not moved_near):
-            for t in _tensors(out):
-                self.mark(t)
-        return out
-
-
-class _SimulatedGPU(_SimulatedDevice):
+class _SimulatedGPU(SimulatedDevice):
     """A simulated device whose tensors NumPy refuses, as it refuses a CUDA tensor."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -615,4 +542,6 @@ def _to_cpu(name: str, args: Any, kwargs: Any) -> bool:
     if name == "cpu":
         return True
     targets = [*args[1:], (kwargs or {}).get("device")]
-    return name == "to" and any(_is_device(a) and not _is_far_device(a) for a in targets)
+    return name == "to" and any(
+        SimulatedDevice.names_device(a) and not SimulatedDevice.names_far(a) for a in targets
+    )

@@ -3,7 +3,7 @@
 Every result is compared with the reference solution's on the same inputs. The scenarios
 return what the learner's function gave and its inputs as they were afterwards (to catch
 in-place edits); the placement tests run the learner's code under a simulated second device
-(see the note above ``_SimulatedDevice``) and return the result with what the simulation saw.
+(``pytorch_path.checks.SimulatedDevice``) and return the result with what the simulation saw.
 
 Tests first: scenarios (run where the learner's code runs) and helpers follow them.
 """
@@ -13,10 +13,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
 
 from pytorch_path.checks import (
     CheckFailure,
+    SimulatedDevice,
     assert_close,
     assert_tensor,
     call_repr,
@@ -149,7 +149,7 @@ def test_causal_mask_values(learner, reference, device, seed):
 
 def test_causal_mask_honours_device(learner, reference):
     """causal_mask creates the mask on the device it is given (a second device is simulated)."""
-    for device in ("meta", _FAR):
+    for device in ("meta", SimulatedDevice.FAR):
         call = call_repr("causal_mask", 6, device)
         got = learner.run(causal_mask_simulated, 6, device)
         out = got["out"]
@@ -251,7 +251,7 @@ def masked_scores(mod: Any, scores: torch.Tensor) -> dict[str, Any]:
 @scenario
 def causal_mask_simulated(mod: Any, t: int, device: Any) -> dict[str, Any]:
     """causal_mask(t, device) with device 'meta' simulated: the mask, and whether it is 'far'."""
-    with _SimulatedDevice() as sim:
+    with SimulatedDevice() as sim:
         out = call_by_name(mod, "causal_mask", t, device)
     return {"out": out, "far": sim.is_far(out)}
 
@@ -259,7 +259,7 @@ def causal_mask_simulated(mod: Any, t: int, device: Any) -> dict[str, Any]:
 @scenario
 def masked_scores_simulated(mod: Any, scores: torch.Tensor) -> dict[str, Any]:
     """masked_scores(scores) with scores on a simulated device: the result and what mixed."""
-    with _SimulatedDevice([scores]) as sim:
+    with SimulatedDevice([scores]) as sim:
         out = call_by_name(mod, "masked_scores", scores)
     return {"out": out, "far": sim.is_far(out), "mixed": sim.mixed}
 
@@ -408,87 +408,5 @@ def _scores(seed, rng, device, offset):
 
 
 # ----------------------------------------------------------------------------- a simulated device
-# Computing on the 'meta' device imports torch._dynamo (1-3 s), so placement is checked with a
-# second device simulated on the CPU: tensors marked "far" report device 'meta' and really live
-# on the CPU; a request for device 'meta' is served on the CPU and its result marked far; and an
-# operation mixing a far tensor with a CPU tensor of one or more dims is recorded, as a GPU would
-# raise there. Indexing with CPU index tensors and 0-dim CPU tensors are allowed, as on a GPU.
-
-_FAR = torch.device("meta")
-_DEVICE_GETTER = torch._C.TensorBase.__dict__["device"]
-_INDEXING = {"__getitem__", "__setitem__", "index_put", "index_put_"}
-
-
-def _is_far_device(value) -> bool:
-    try:
-        return isinstance(value, (str, torch.device)) and torch.device(value).type == "meta"
-    except (RuntimeError, TypeError):
-        return False
-
-
-def _is_device(value) -> bool:
-    try:
-        return isinstance(value, (str, torch.device)) and bool(torch.device(value).type)
-    except (RuntimeError, TypeError):
-        return False
-
-
-def _tensors(value):
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _tensors(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _tensors(item)
-
-
-class _SimulatedDevice(TorchFunctionMode):
-    """Runs learner code as if ``far`` tensors lived on another device (see the note above)."""
-
-    def __init__(self, far=()):
-        super().__init__()
-        self._far: dict[int, torch.Tensor] = {}
-        self.mixed: str | None = None
-        for t in far:
-            self.mark(t)
-
-    def mark(self, t: torch.Tensor) -> None:
-        self._far[id(t)] = t
-
-    def is_far(self, t) -> bool:
-        return isinstance(t, torch.Tensor) and self._far.get(id(t)) is t
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = dict(kwargs or {})
-        if getattr(func, "__self__", None) is _DEVICE_GETTER:
-            return _FAR if self.is_far(args[0]) else func(*args, **kwargs)
-        name = getattr(func, "__name__", "")
-        wants_far = _is_far_device(kwargs.get("device"))
-        if wants_far:
-            kwargs["device"] = "cpu"
-        moved_near = False
-        if name in ("to", "cpu") and args and isinstance(args[0], torch.Tensor):
-            new_args = [args[0]]
-            for a in args[1:]:
-                if _is_far_device(a):
-                    wants_far, a = True, "cpu"
-                elif _is_device(a):
-                    moved_near = True
-                elif isinstance(a, torch.Tensor):
-                    wants_far, moved_near = self.is_far(a), not self.is_far(a)
-                new_args.append(a)
-            args = tuple(new_args)
-            moved_near = moved_near or name == "cpu" or ("device" in kwargs and not wants_far)
-        inputs = list(_tensors(args)) + list(_tensors(kwargs))
-        far_in = any(self.is_far(t) for t in inputs)
-        near = [t for t in inputs if not self.is_far(t) and t.dim() > 0]
-        mixing = far_in and near and name not in _INDEXING and name not in ("to", "cpu")
-        if mixing and self.mixed is None:
-            self.mixed = name or repr(func)
-        out = func(*args, **kwargs)
-        if wants_far or (far_in and not moved_near):
-            for t in _tensors(out):
-                self.mark(t)
-        return out
+# Placement is checked on a second device simulated on the CPU: see
+# pytorch_path.checks.SimulatedDevice (computing on the real 'meta' device costs 1-3 s).

@@ -5,8 +5,8 @@ data, learning rate and number of steps; when they differ, the trajectory is mat
 against simulated common mistakes (gradients never zeroed, a summed loss, an uphill
 update) to say which one it is. ``torch.optim`` and ``nn.Module`` are banned by
 behaviour: inside one scenario their constructors are patched to fail. Where w and b are
-made is checked with X and y on a second device simulated on the CPU (see the note above
-``_SimulatedDevice``).
+made is checked with X and y on a second device simulated on the CPU (see
+``SimulatedDevice``).
 
 Tests first: scenarios (run where the learner's code runs) and helpers follow them.
 """
@@ -18,9 +18,9 @@ import time
 from typing import Any
 
 import torch
-from torch.overrides import TorchFunctionMode
 
 from pytorch_path.checks import (
+    SimulatedDevice,
     assert_close,
     assert_loss_decreases,
     assert_no_graph,
@@ -433,7 +433,7 @@ def fit_simulated(
     mod: Any, X: torch.Tensor, y: torch.Tensor, *, lr: float, steps: int
 ) -> dict[str, Any]:
     """fit(...) with X and y on a simulated device 'meta'; whether w and b came back there."""
-    with _SimulatedDevice([X, y]) as sim:
+    with SimulatedDevice([X, y]) as sim:
         out = fit(mod, X, y, lr=lr, steps=steps)
     result = out["result"]
     out["far"] = [sim.is_far(v) for v in result[:2]] if len(result) == 3 else []
@@ -479,89 +479,10 @@ def loss_curve(mod: Any, *, seed: int = 0) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- a simulated device
-# Placement is checked with a second device simulated on the CPU, the same simulation as the
-# grader of 1.6 uses (a real 'meta' device holds no values, so no loss could be recorded):
+# Placement is checked on a second device simulated on the CPU (checks.SimulatedDevice)
+# (a real 'meta' device holds no values, so no loss could be recorded):
 # tensors marked "far" report device 'meta' and really live on the CPU; a request for device
 # 'meta' is served on the CPU and its result marked far, as is everything computed from a far
 # tensor unless it is moved to another device; and an operation mixing a far tensor with a CPU
 # tensor of one or more dims is recorded, as a GPU would raise there. Indexing with CPU index
 # tensors and 0-dim CPU tensors are allowed, as on a GPU.
-
-_FAR = torch.device("meta")
-_DEVICE_GETTER = torch._C.TensorBase.__dict__["device"]
-_INDEXING = {"__getitem__", "__setitem__", "index_put", "index_put_"}
-
-
-def _is_far_device(value) -> bool:
-    try:
-        return isinstance(value, (str, torch.device)) and torch.device(value).type == "meta"
-    except (RuntimeError, TypeError):
-        return False
-
-
-def _is_device(value) -> bool:
-    try:
-        return isinstance(value, (str, torch.device)) and bool(torch.device(value).type)
-    except (RuntimeError, TypeError):
-        return False
-
-
-def _tensors(value):
-    if isinstance(value, torch.Tensor):
-        yield value
-    elif isinstance(value, (list, tuple)):
-        for item in value:
-            yield from _tensors(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _tensors(item)
-
-
-class _SimulatedDevice(TorchFunctionMode):
-    """Runs learner code as if ``far`` tensors lived on another device (see the note above)."""
-
-    def __init__(self, far=()):
-        super().__init__()
-        self._far: dict[int, torch.Tensor] = {}
-        self.mixed: str | None = None
-        for t in far:
-            self.mark(t)
-
-    def mark(self, t: torch.Tensor) -> None:
-        self._far[id(t)] = t
-
-    def is_far(self, t) -> bool:
-        return isinstance(t, torch.Tensor) and self._far.get(id(t)) is t
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = dict(kwargs or {})
-        if getattr(func, "__self__", None) is _DEVICE_GETTER:
-            return _FAR if self.is_far(args[0]) else func(*args, **kwargs)
-        name = getattr(func, "__name__", "")
-        wants_far = _is_far_device(kwargs.get("device"))
-        if wants_far:
-            kwargs["device"] = "cpu"
-        moved_near = False
-        if name in ("to", "cpu") and args and isinstance(args[0], torch.Tensor):
-            new_args = [args[0]]
-            for a in args[1:]:
-                if _is_far_device(a):
-                    wants_far, a = True, "cpu"
-                elif _is_device(a):
-                    moved_near = True
-                elif isinstance(a, torch.Tensor):
-                    wants_far, moved_near = self.is_far(a), not self.is_far(a)
-                new_args.append(a)
-            args = tuple(new_args)
-            moved_near = moved_near or name == "cpu" or ("device" in kwargs and not wants_far)
-        inputs = list(_tensors(args)) + list(_tensors(kwargs))
-        far_in = any(self.is_far(t) for t in inputs)
-        near = [t for t in inputs if not self.is_far(t) and t.dim() > 0]
-        mixing = far_in and near and name not in _INDEXING and name not in ("to", "cpu")
-        if mixing and self.mixed is None:
-            self.mixed = name or repr(func)
-        out = func(*args, **kwargs)
-        if wants_far or (far_in and not moved_near):
-            for t in _tensors(out):
-                self.mark(t)
-        return out

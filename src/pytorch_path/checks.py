@@ -16,11 +16,12 @@ CPU with functions captured when this module is imported, so patching
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from torch.overrides import TorchFunctionMode
 
 # Captured at import, before any learner code runs (see integrity_problems).
 _isfinite = torch.isfinite
@@ -725,3 +726,120 @@ def name_the_mistake(
 
 
 _OWN = {name: globals()[name] for name in ("assert_close", "assert_tensor", "CheckFailure", "fail")}
+
+
+# ----------------------------------------------------------------------------- a simulated device
+
+
+_DEVICE_GETTER = torch._C.TensorBase.__dict__["device"]
+"""What ``tensor.device`` calls: the call :class:`SimulatedDevice` answers for far tensors."""
+
+
+class SimulatedDevice(TorchFunctionMode):
+    """Run learner code as if some tensors lived on a second device, simulated on the CPU.
+
+    Computing on the real ``meta`` device imports ``torch._dynamo`` and sympy on first use
+    (1-3 s), and a CPU-only machine has no other device, so graders check device placement
+    with this mode: tensors marked *far* report device :data:`FAR` (``meta``) and really live
+    on the CPU; a request for that device (``device="meta"``, ``.to("meta")``, ``.to(t)``
+    with a far ``t``) is served on the CPU and its result marked far, as is everything
+    computed from a far tensor unless it is moved to another device. An operation mixing a
+    far tensor with a CPU tensor of one or more dims is recorded in :attr:`mixed` (a GPU would
+    raise there); indexing with CPU index tensors and 0-dim CPU tensors are allowed, as on a
+    GPU. Subclasses change what a far tensor reports (e.g. ``cuda:0``) or refuses.
+
+    Use it inside a scenario: ``with SimulatedDevice([x]) as sim: out = fn(x)``, then
+    ``sim.is_far(out)`` and ``sim.mixed``.
+    """
+
+    FAR = torch.device("meta")
+    """The device a far tensor reports."""
+    _INDEXING = frozenset({"__getitem__", "__setitem__", "index_put", "index_put_"})
+
+    def __init__(self, far: Iterable[torch.Tensor] = ()) -> None:
+        super().__init__()
+        self._far: dict[int, torch.Tensor] = {}
+        self.mixed: str | None = None
+        """The first operation that mixed a far tensor with a CPU tensor (None if none)."""
+        for t in far:
+            self.mark(t)
+
+    @staticmethod
+    def names_far(value: Any) -> bool:
+        """Whether ``value`` is a device (or its name) that means the simulated device."""
+        try:
+            return isinstance(value, (str, torch.device)) and torch.device(value).type == "meta"
+        except (RuntimeError, TypeError):
+            return False
+
+    @staticmethod
+    def names_device(value: Any) -> bool:
+        """Whether ``value`` is a device or a device's name."""
+        try:
+            return isinstance(value, (str, torch.device)) and bool(torch.device(value).type)
+        except (RuntimeError, TypeError):
+            return False
+
+    def mark(self, t: torch.Tensor) -> None:
+        """Mark ``t`` as living on the simulated device."""
+        self._far[id(t)] = t
+
+    def is_far(self, t: Any) -> bool:
+        """Whether ``t`` is a tensor on the simulated device."""
+        return isinstance(t, torch.Tensor) and self._far.get(id(t)) is t
+
+    def reads_far_device(self, func: Any, args: Sequence[Any]) -> bool:
+        """Whether the call ``func(*args)`` reads the ``.device`` of a far tensor."""
+        return getattr(func, "__self__", None) is _DEVICE_GETTER and self.is_far(args[0])
+
+    def __torch_function__(
+        self,
+        func: Any,
+        types: Any,
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Serve far requests on the CPU; mark the results; record mixing (see the class)."""
+        kwargs = dict(kwargs or {})
+        if getattr(func, "__self__", None) is _DEVICE_GETTER:
+            return self.FAR if self.is_far(args[0]) else func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        wants_far = self.names_far(kwargs.get("device"))
+        if wants_far:
+            kwargs["device"] = "cpu"
+        moved_near = False
+        if name in ("to", "cpu") and args and isinstance(args[0], torch.Tensor):
+            new_args = [args[0]]
+            for a in args[1:]:
+                if self.names_far(a):
+                    wants_far, a = True, "cpu"
+                elif self.names_device(a):
+                    moved_near = True
+                elif isinstance(a, torch.Tensor):
+                    wants_far, moved_near = self.is_far(a), not self.is_far(a)
+                new_args.append(a)
+            args = tuple(new_args)
+            moved_near = moved_near or name == "cpu" or ("device" in kwargs and not wants_far)
+        inputs = list(_tensors_in(args)) + list(_tensors_in(kwargs))
+        far_in = any(self.is_far(t) for t in inputs)
+        near = [t for t in inputs if not self.is_far(t) and t.dim() > 0]
+        mixing = far_in and near and name not in self._INDEXING and name not in ("to", "cpu")
+        if mixing and self.mixed is None:
+            self.mixed = name or repr(func)
+        out = func(*args, **kwargs)
+        if wants_far or (far_in and not moved_near):
+            for t in _tensors_in(out):
+                self.mark(t)
+        return out
+
+
+def _tensors_in(value: Any) -> Iterator[torch.Tensor]:
+    """The tensors in ``value`` and in the lists, tuples and dicts it nests."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _tensors_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _tensors_in(item)
