@@ -108,7 +108,10 @@ class PreNormEncoderBlock(nn.Module):
     - ``self.ff``: ``nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(),
       nn.Linear(d_ff, d_model))``;
     - ``self.dropout``: ``nn.Dropout(dropout)``, applied to each sublayer's output just
-      before its residual add (a no-op in eval mode or with ``dropout=0``).
+      before its residual add (a no-op in eval mode or with ``dropout=0``). In train mode
+      the grader compares your output with a correct block's after the same
+      ``torch.manual_seed``, so draw no other random numbers: exactly these two dropout
+      calls, the attention's output first.
 
     ``forward(x, key_padding_mask=None)`` with ``x`` ``(B, T, d_model)``:
     ``h = x + attn(norm1(x), key_padding_mask)``, then ``out = h + ff(norm2(h))``.

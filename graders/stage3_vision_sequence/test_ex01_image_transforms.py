@@ -5,10 +5,12 @@ pixels all differ (so a reduction over the wrong dims, an unbiased std, an avera
 per-image stds or unscaled ``uint8`` values show). The eval pipeline is deterministic, so
 its output is compared with the reference's (with a tolerance of about one ``uint8`` step,
 so scaling before or after the resize both pass); when it differs, it is matched against
-the usual mistakes (a flip, a squashing resize, ImageNet's statistics, no scaling). The
+the usual mistakes (a flip, a squashing resize, a resize without antialiasing, ImageNet's
+statistics, no scaling). The
 train pipeline is random, so it is checked by properties: a uniformly coloured image comes
 out as ``(value - mean) / std``; a horizontal ramp shows whether it flips, and how often;
-two seeds give two crops; the same seed gives the same output.
+two seeds give two crops; the same seed gives the same output; on a size x size image of
+two ramps, the slopes show how much of the image a crop keeps (at least half).
 
 The pipelines are built and applied inside scenarios (where the learner's code runs); they
 come back as their outputs. A tensor subclass such as ``tv_tensors.Image`` (what a pipeline
@@ -219,6 +221,38 @@ def test_train_is_random_but_reproducible(learner, seed):
             f"{call}: eight calls under different seeds only ever gave one crop (or its mirror "
             "image); the crop must be random as well: v2.RandomResizedCrop(size, scale=...) or "
             "v2.RandomCrop(size, padding=...)"
+        )
+
+
+def test_train_crop_keeps_at_least_half_the_image(learner, seed):
+    """The random crop keeps at least half of the image: RandomResizedCrop's scale=(0.5, 1.0)."""
+    rng = seed.python_random(8)
+    size = rng.randint(10, 14)
+    mean, std = _random_stats(rng, 3)
+    image = _ramps(size)  # exactly size x size, so a plain RandomCrop keeps all of it
+    tries = 24
+    seeds = [rng.randint(0, 2**31 - 1) for _ in range(tries)]
+    call, outs, _ = _pipeline(
+        learner, "make_train_transform", (mean, std), size, [image] * tries, seeds=seeds
+    )
+    # never in padding when padding <= size // 4, and away from the edges a bilinear resize
+    # of a ramp is a ramp: its slope says how many input pixels the crop spans
+    lo, hi, mid = size // 4, size - 1 - size // 4, size // 2
+    slope_in = 200 / (size - 1)
+    smallest = 1.0
+    for out in outs:
+        assert_tensor(out, shape=(3, size, size), dtype=torch.float32, call=call)
+        o = out.detach().double().cpu()
+        across = (o[0, mid, hi] - o[0, mid, lo]).abs().item() * std[0] * 255 / (hi - lo)
+        down = (o[1, hi, mid] - o[1, lo, mid]).abs().item() * std[1] * 255 / (hi - lo)
+        smallest = min(smallest, (across / slope_in) * (down / slope_in))
+    if smallest < 0.4:
+        raise fail(
+            f"{call}: on a {size} x {size} image, one of {tries} crops covered only "
+            f"{smallest:.0%} of the image, expected at least half: "
+            "v2.RandomResizedCrop(size, scale=(0.5, 1.0)) crops 50% to 100% of the area (its "
+            "default scale=(0.08, 1.0) zooms in much further), or v2.RandomCrop(size, "
+            "padding=p) with p <= size // 4"
         )
 
 
@@ -461,6 +495,15 @@ def _ramp(c: int, h: int, w: int) -> torch.Tensor:
     return row.view(1, 1, w).expand(c, h, w).contiguous()
 
 
+def _ramps(size: int) -> torch.Tensor:
+    """A uint8 size x size image: channel 0 brightens left to right, channel 1 top to bottom."""
+    ramp = torch.linspace(30, 230, size).round().to(torch.uint8)
+    flat = torch.full((size, size), 128, dtype=torch.uint8)
+    return torch.stack(
+        [ramp.view(1, size).expand(size, size), ramp.view(size, 1).expand(size, size), flat]
+    )
+
+
 def _random_stats(rng: Any, c: int) -> tuple[list[float], list[float]]:
     """Statistics on the [0, 1] scale that are clearly not ImageNet's."""
     mean = [round(rng.uniform(0.15, 0.85), 3) for _ in range(c)]
@@ -558,6 +601,14 @@ def _eval_diagnosis(
             "both sides were resized to size, which squashes the image; v2.Resize(size) with "
             "one int resizes the shorter side and keeps the aspect ratio, then "
             "v2.CenterCrop(size) takes the middle square",
+        ),
+        (
+            lambda: _variant([v2.Resize(size, antialias=False), v2.CenterCrop(size)], mean, std)(
+                image
+            ),
+            "the resize does not antialias: v2.Resize(size) is bilinear with antialiasing by "
+            "default (antialias=True), which averages the pixels it drops when it shrinks; "
+            "antialias=False aliases",
         ),
         (
             lambda: _variant([v2.CenterCrop(size)], mean, std)(image),

@@ -117,6 +117,14 @@ def test_pool_size_matches_maxpool2d(learner, seed):
         if s is not None:
             kwargs = {"stride": s, **kwargs}
         requests.append(((size, k), kwargs))
+    # the documented defaults (padding=0, dilation=1, ceil_mode=False), left out of the call,
+    # on sizes that the kernel does not divide, so that rounding up would show
+    for _ in range(8):
+        k = rng.randint(2, 4)
+        size = k * rng.randint(2, 6) + rng.randint(1, k - 1)
+        s = rng.choice([None, rng.randint(1, 3)])
+        configs.append((size, k, s, 0, 1, False))
+        requests.append(((size, k), {} if s is None else {"stride": s}))
     answers = _answers(learner, "pool_output_size", requests)
     got: list[tuple[PoolSettings, int | str]] = []
     first_bad = None
@@ -134,7 +142,7 @@ def test_pool_size_matches_maxpool2d(learner, seed):
         hint = _diagnose(got, _POOL_MISTAKES)
         raise fail(
             f"{call} {what}, but nn.MaxPool2d gives {_show(want)} ({bad} of {len(configs)} "
-            f"settings differ).{hint or ' Check the stride default, ceil_mode and the formula.'}"
+            f"settings differ).{hint or _POOL_ADVICE}"
         )
 
 
@@ -164,20 +172,26 @@ def test_same_padding_keeps_the_size(learner, seed):
     rng = seed.python_random(5)
     cases = [(2, 2), (2, 1), (3, 2), (4, 3)]
     cases += [(rng.randint(1, 7), rng.randint(1, 4)) for _ in range(10)]
-    answers = _answers(learner, "same_padding", [((k,), {"dilation": d}) for k, d in cases])
-    for (k, d), (call, value) in zip(cases, answers, strict=True):
+    requests = [((k,), {"dilation": d}) for k, d in cases]
+    # and dilation left at its default, 1: the span is the kernel itself
+    defaults = [rng.choice([3, 5, 7]), rng.choice([2, 4, 6]), rng.choice([3, 5, 7])]
+    cases += [(k, 1) for k in defaults]
+    requests += [((k,), {}) for k in defaults]
+    answers = _answers(learner, "same_padding", requests)
+    for (k, d), (_, kwargs), (call, value) in zip(cases, requests, answers, strict=True):
         span = d * (k - 1) + 1
+        given = "" if kwargs else " (dilation left at its default, 1)"
         if span % 2 == 0:
             if value != _RAISED:
                 raise fail(
-                    f"{call} returned {value}, but kernel={k} with dilation={d} spans {span} "
-                    "inputs, an even number: no symmetric padding keeps the size, so raise "
-                    "ValueError"
+                    f"{call} returned {value}, but kernel={k} with dilation={d}{given} spans "
+                    f"{span} inputs, an even number: no symmetric padding keeps the size, so "
+                    "raise ValueError"
                 )
             continue
         if value == _RAISED:
             raise fail(
-                f"{call} raised ValueError, but kernel={k} with dilation={d} spans "
+                f"{call} raised ValueError, but kernel={k} with dilation={d}{given} spans "
                 f"d * (k - 1) + 1 = {span} inputs, an odd number, so a padding of {span // 2} "
                 "keeps the size; decide by the effective (dilated) kernel, not by the kernel alone"
             )
@@ -190,8 +204,8 @@ def test_same_padding_keeps_the_size(learner, seed):
         if tuple(out.shape[2:]) != (h, w):
             raise fail(
                 f"{call} returned {value}, but nn.Conv2d(kernel_size={k}, dilation={d}, "
-                f"padding={value}) maps {h} x {w} to {out.shape[2]} x {out.shape[3]}; the "
-                f"dilated kernel spans {span} inputs, so each side needs (span - 1) // 2"
+                f"padding={value}) maps {h} x {w} to {out.shape[2]} x {out.shape[3]}{given}; "
+                f"the dilated kernel spans {span} inputs, so each side needs (span - 1) // 2"
             )
 
 
@@ -205,7 +219,10 @@ def test_feature_shape_matches_running_the_model(learner, device, seed):
     cases = []
     for k in range(5):
         input_shape = _input_shape(rng)
-        spec = (_asymmetric_spec if k == 0 else _random_spec)(rng, input_shape)
+        if k == 0:
+            spec = _asymmetric_spec(rng, input_shape)
+        else:  # and one first convolution with padding="valid", one with "same"
+            spec = _random_spec(rng, input_shape, first_padding={1: "valid", 2: "same"}.get(k))
         cases.append((spec, input_shape))
     # every prefix model[:i]: a final Linear would hide a wrong height or width before it
     answers = learner.run(feature_shapes, cases, device, init_seed=rng.randint(0, 2**31 - 1))
@@ -218,9 +235,16 @@ def test_feature_shape_matches_running_the_model(learner, device, seed):
             call, got = _learner_shape(result, part, input_shape)
             if got != want:
                 where = f"model[{i - 1}] = {_model(spec)[i - 1]}"
+                kind, settings = spec[i - 1]
+                note = ""
+                if kind == "conv" and settings.get("padding") in ("valid", "same"):
+                    note = (
+                        ' padding="valid" means no padding at all (0 on each side); "same" '
+                        "keeps H and W (stride 1)."
+                    )
                 raise fail(
                     f"{call} returned {got}, but running the model gives {want}. The first "
-                    f"layer where it goes wrong is {where} (the shape before it is right). "
+                    f"layer where it goes wrong is {where} (the shape before it is right).{note} "
                     f"Model:\n{_model(part)}"
                 )
 
@@ -336,6 +360,10 @@ def feature_shape_of(
 # ----------------------------------------------------------------------------- helpers
 
 _RAISED = "raised ValueError"
+_POOL_ADVICE = (
+    " Check the defaults (stride=None means stride = kernel; padding=0, dilation=1, "
+    "ceil_mode=False), ceil_mode and the formula."
+)
 
 
 def _attempt(fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
@@ -635,8 +663,14 @@ def _fits(spec: list[Layer], input_shape: tuple[int, ...]) -> bool:
     return True
 
 
-def _random_spec(rng: Any, input_shape: tuple[int, int, int, int]) -> list[Layer]:
-    """A valid stack of Conv2d / BatchNorm2d / ReLU / MaxPool2d, often Flatten + Linear."""
+def _random_spec(
+    rng: Any, input_shape: tuple[int, int, int, int], *, first_padding: str | None = None
+) -> list[Layer]:
+    """A valid stack of Conv2d / BatchNorm2d / ReLU / MaxPool2d, often Flatten + Linear.
+
+    ``first_padding`` ("valid" or "same") is the padding of the first convolution, which
+    then has a 3 or 5 kernel, stride 1 and no dilation, so that it fits any input here.
+    """
     layers: list[Layer] = []
     for _ in range(rng.randint(1, 3)):
         channels = _run(layers, input_shape)[1]
@@ -645,15 +679,20 @@ def _random_spec(rng: Any, input_shape: tuple[int, int, int, int]) -> list[Layer
         if stride == 1 and rng.random() < 0.3:
             padding = "same"
         out_channels = rng.randint(2, 6)
+        kernel: Any = rng.choice([1, 3, 5, (3, 5), (1, 3), (5, 3)])
+        dilation: Any = rng.choice([1, 1, 2, (2, 1)])
+        if first_padding is not None and not layers:
+            padding, stride, dilation = first_padding, 1, 1
+            kernel = rng.choice([3, (3, 5), (5, 3)])
         conv: Layer = (
             "conv",
             {
                 "in_channels": channels,
                 "out_channels": out_channels,
-                "kernel_size": rng.choice([1, 3, 5, (3, 5), (1, 3), (5, 3)]),
+                "kernel_size": kernel,
                 "stride": stride,
                 "padding": padding,
-                "dilation": rng.choice([1, 1, 2, (2, 1)]),
+                "dilation": dilation,
             },
         )
         if not _fits([*layers, conv], input_shape):

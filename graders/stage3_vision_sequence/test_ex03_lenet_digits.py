@@ -113,6 +113,40 @@ def test_state_dict_keys_and_parameter_count(learner, reference, seed):
                       call=call)  # fmt: skip
 
 
+def test_default_sizes(learner, reference, seed):
+    """LeNet() has the documented defaults (c1=8, c2=16, hidden=32, 10 classes); float64 works."""
+    x = _images(seed, 5, offset=18, dtype=torch.float64)  # the model follows x's dtype
+    init_seed = seed.python_random(8).randint(0, 2**31 - 1)
+    want = reference.run(model_facts, {}, x, init_seed)["shapes"]
+    facts = learner.run(model_facts, {}, x, init_seed)
+    _built(facts, "called LeNet()")
+    got = facts["shapes"]
+    wrong = [
+        f"{k} has shape {tuple(got[k]) if k in got else 'missing'}, expected {tuple(v)}"
+        for k, v in want.items()
+        if k not in got or tuple(got[k]) != tuple(v)
+    ]
+    if wrong or set(got) != set(want):
+        raise fail(
+            f"called LeNet() without arguments: {'; '.join(wrong) or 'the keys differ'}. Keep "
+            "the documented defaults c1=8, c2=16, hidden=32, num_classes=10 in __init__'s "
+            "signature"
+        )
+    call = f"called LeNet().double(), then model(x) with x: {describe(x)}"
+    out = _output(facts["out"], call)
+    assert_tensor(out, what="the logits", shape=(5, 10), call=call)
+    if out.dtype != torch.float64:
+        raise fail(
+            f"{call}; the logits are {out.dtype}, expected torch.float64: forward returns "
+            "x's dtype (the model's), so do not cast (no .float() on the way)"
+        )
+    # the documented forward, computed by the judge with the model's own initial weights
+    sd = {k: v.to(torch.float64) for k, v in facts["state_dict"].items()}
+    with torch.no_grad():
+        want = _functional(sd, x)
+    assert_close(out, want, what="the logits", call=call, rtol=1e-6, atol=1e-8)
+
+
 @pytest.mark.points(2)
 def test_forward_matches_the_reference_weights(learner, reference, device, seed):
     """With the reference's weights loaded, LeNet computes the same logits as the reference."""
@@ -331,6 +365,7 @@ def model_facts(mod: Any, sizes: dict[str, int], x: torch.Tensor, init_seed: int
     if not isinstance(model, nn.Module):
         return {"built": describe(model)}
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model = model.to(x.dtype)  # a float64 x gets a float64 model
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     model.eval()
     with torch.no_grad():

@@ -86,6 +86,31 @@ def test_state_dict_layout(learner, reference, seed):
         _check_eval_shape(facts, x, cin, cout, stride)
 
 
+def test_stride_defaults_to_one(learner, reference, seed):
+    """BasicBlock(in, out) without a stride is BasicBlock(in, out, stride=1): the size is kept."""
+    rng = seed.python_random(8)
+    for index, kind in enumerate(("identity", "channels")):
+        cin, cout, _ = _config(rng, kind)
+        x = seed.randn(*_input_shape(rng, cin), offset=75 + index)
+        facts = learner.run(block_facts, cin, cout, None, x)
+        call = f"called BasicBlock({cin}, {cout}) (no stride)"
+        if facts.get("built") is not None:
+            raise fail(f"{call} built {facts['built']}; BasicBlock must subclass nn.Module")
+        want = reference.run(block_facts, cin, cout, 1, x)
+        out = _output(facts["out"], f"{call}, then block(x) in eval mode with x: {describe(x)}")
+        expected = _out_shape(tuple(x.shape), cout, 1)
+        if isinstance(out, torch.Tensor) and tuple(out.shape) != expected:
+            raise fail(
+                f"{call}, then block(x) in eval mode with x: {describe(x)} gave shape "
+                f"{tuple(out.shape)}, expected {expected}: stride defaults to 1, which keeps H "
+                "and W (def __init__(self, in_channels, out_channels, stride=1))"
+            )
+        problem = _key_problems(facts["shapes"], want["shapes"], cin, cout, 1)
+        if problem:
+            raise fail(f"{call}, which should be stride=1: {problem}")
+        assert_tensor(out, what="the output", shape=expected, dtype=x.dtype, call=call)
+
+
 def test_parameter_count(learner, reference, seed):
     """Parameter count: no bias in the convs, a projection only when stride or channels change."""
     rng = seed.python_random()
@@ -319,9 +344,14 @@ def block_outputs(
 
 
 @scenario
-def block_facts(mod: Any, cin: int, cout: int, stride: int, x: torch.Tensor) -> dict[str, Any]:
-    """A fresh block's state_dict shapes, parameter count, biased convs, and eval output on x."""
-    block = mod.BasicBlock(cin, cout, stride)
+def block_facts(
+    mod: Any, cin: int, cout: int, stride: int | None, x: torch.Tensor
+) -> dict[str, Any]:
+    """A fresh block's state_dict shapes, parameter count, biased convs, and eval output on x.
+
+    ``stride=None`` builds ``BasicBlock(cin, cout)``, leaving the stride at its default.
+    """
+    block = mod.BasicBlock(cin, cout) if stride is None else mod.BasicBlock(cin, cout, stride)
     if not isinstance(block, nn.Module):
         return {"built": describe(block)}
     facts = {

@@ -166,7 +166,20 @@ def dataset_items(mod: Any, sequences: list[torch.Tensor], labels: Any) -> dict[
     dataset = mod.SequenceDataset(sequences, labels)
     size = len(dataset)
     items = [dataset[i] for i in range(len(sequences))] if size == len(sequences) else []
-    return {"len": size, "items": items, "described": [describe(item) for item in items]}
+    # whether item i's sequence is the caller's tensor itself (or a view of it), not a copy
+    shared = [
+        isinstance(item, tuple)
+        and len(item) == 2
+        and isinstance(item[0], torch.Tensor)
+        and item[0].untyped_storage().data_ptr() == seq.untyped_storage().data_ptr()
+        for item, seq in zip(items, sequences, strict=False)
+    ]
+    return {
+        "len": size,
+        "items": items,
+        "described": [describe(item) for item in items],
+        "shared": shared,
+    }
 
 
 @scenario
@@ -221,6 +234,12 @@ def _check_items(
         if not torch.equal(got_seq, seq):
             raise fail(
                 f"{call}; dataset[{i}][0] is not sequence {i} (return it as given, unpadded)"
+            )
+        if not got["shared"][i]:
+            raise fail(
+                f"{call}; dataset[{i}][0] has sequence {i}'s values but is a copy of it; keep "
+                "the sequences as given (no clone, no copy: the dataset stores the caller's "
+                "tensors and returns them)"
             )
         if type(got_label) is not int:
             raise fail(

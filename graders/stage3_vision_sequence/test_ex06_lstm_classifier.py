@@ -104,6 +104,32 @@ def test_matches_reference_after_weight_copy(learner, reference, device, seed):
         _check_logits(got, expected, cfg, state, tokens, lengths, call, device)
 
 
+def test_num_layers_defaults_to_one(learner, reference, device, seed):
+    """LSTMClassifier(...) without num_layers has one LSTM layer, as documented."""
+    rng = seed.python_random(9)
+    cfg = _config(rng, num_layers=1)
+    default = {**cfg, "num_layers": None}
+    state = reference.run(init_state, cfg, init_seed=seed.value + 9)
+    lengths = torch.tensor(_lengths(rng, rng.randint(3, 5)))
+    tokens = _tokens(seed, 95, lengths.tolist(), cfg["vocab_size"]).to(device)
+    expected = _forward(reference, cfg, state, tokens, lengths, device, "the reference")
+    what = f"{_describe_cfg(default)} (num_layers left out)"
+    call = f"{_call(tokens, lengths)} on {what}"
+    got = call_learner(
+        learner.run, logits, default, state, tokens, lengths, device=device,
+        dtype=_dtype(device), call=call, hints=_ERROR_HINTS,
+    )  # fmt: skip
+    _check_built(got, default)
+    if got["load_error"] is not None:
+        extra = sorted(set(got["keys"]) - set(state))
+        raise fail(
+            f"{what} cannot load the weights of a one-layer model ({got['load_error']}); "
+            f"unexpected keys {extra}: num_layers defaults to 1 "
+            "(def __init__(..., *, num_layers=1))"
+        )
+    _check_logits(got["logits"], expected, cfg, state, tokens, lengths, call, device)
+
+
 def test_logits_ignore_extra_padding(learner, reference, device, seed):
     """A sequence's logits do not change when the batch gets extra padding columns."""
     rng = seed.python_random(3)
@@ -476,15 +502,19 @@ def _config(rng: Any, *, num_layers: int | None = None) -> dict[str, int]:
             return cfg
 
 
-def _describe_cfg(cfg: dict[str, int]) -> str:
+def _describe_cfg(cfg: dict[str, Any]) -> str:
+    layers = "" if cfg["num_layers"] is None else f", num_layers={cfg['num_layers']}"
     return (
         f"LSTMClassifier({cfg['vocab_size']}, {cfg['embedding_dim']}, {cfg['hidden_size']}, "
-        f"{cfg['num_classes']}, num_layers={cfg['num_layers']})"
+        f"{cfg['num_classes']}{layers})"
     )
 
 
-def _build(module: Any, cfg: dict[str, int]) -> Any:
+def _build(module: Any, cfg: dict[str, Any]) -> Any:
+    """The model ``cfg`` describes; ``num_layers=None`` leaves it out (the default)."""
     args = (cfg["vocab_size"], cfg["embedding_dim"], cfg["hidden_size"], cfg["num_classes"])
+    if cfg["num_layers"] is None:
+        return module.LSTMClassifier(*args)
     return module.LSTMClassifier(*args, num_layers=cfg["num_layers"])
 
 

@@ -4,10 +4,14 @@ The attention function is compared with ``torch.nn.functional.scaled_dot_product
 (bool ``attn_mask``, ``is_causal``) in float64 on shapes where Tq != Tk != d_k != d_v,
 with the fully masked rows (which torch may leave as NaN) defined as zeros. When values
 disagree, the learner's result is compared with the usual wrong variants (no scaling,
-scaling by d_k, mask inverted, softmax over queries, mask ignored) to name the mistake.
+scaling by d_k, mask inverted, softmax over queries, mask ignored) to name the mistake;
+while the learner's function runs, torch's own attention is wrapped so that calling it
+(which the contract forbids) shows.
 The modules are compared with the reference after ``load_state_dict(strict=True)``, in
 eval mode and float64, and a mismatch is checked against post-norm, missing residuals,
-scaling by sqrt(d_model) and an inverted or ignored padding mask.
+scaling by sqrt(d_model) and an inverted or ignored padding mask. In train mode the block's
+output is compared with the reference's after the same ``torch.manual_seed`` (dropout on
+each sublayer's output); the position table is also built with its defaults (float32, CPU).
 
 Tests first: scenarios (run where the learner's code runs) and helpers follow them.
 """
@@ -169,6 +173,21 @@ def test_sinusoidal_positions(learner, device, seed):
         assert_close(got, expected, what="the position table", call=call, **_tol(dtype))
 
 
+def test_sinusoidal_positions_defaults(learner, seed):
+    """Without device and dtype, the table is float32 on the CPU (the documented defaults)."""
+    rng = seed.python_random(1)
+    t, d = rng.randint(5, 16), rng.choice([4, 8, 10])
+    call = call_repr("sinusoidal_positions", t, d)
+    got = learner.sinusoidal_positions(t, d)
+    if isinstance(got, torch.Tensor) and got.dtype != torch.float32:
+        raise fail(
+            f"{call} gave a {got.dtype} table; with dtype left out it is torch.float32 "
+            "(the default in the signature: dtype=torch.float32)"
+        )
+    assert_tensor(got, shape=(t, d), dtype=torch.float32, device=torch.device("cpu"), call=call)
+    assert_close(got, _closed_form(t, d).float(), what="the position table", call=call, **LOOSE)
+
+
 # ----------------------------------------------------------------------------- modules
 
 
@@ -249,6 +268,39 @@ def test_block_padding_is_ignored(learner, reference, device, seed):
     _compare_module(
         out1, want, lambda kind: _block_variant(twin, x, kpm, kind), BLOCK_MISTAKES, call
     )
+
+
+def test_block_dropout_in_train_mode(learner, reference, seed):
+    """In train mode, self.dropout drops parts of each sublayer's output before its residual add."""
+    rng = seed.python_random(7)
+    dims = (8, 2, 12)
+    state = reference.run(block_state, dims, init_seed=rng.randint(0, 10**6))
+    spec = _block_spec(dims, dropout=0.5)
+    b, t = rng.sample(range(2, 7), 2)
+    x = seed.randn(b, t, 8, dtype=torch.float64, offset=7)
+    torch_seed = rng.randint(0, 2**31 - 1)
+    want = reference.run(train_forward, spec, state, x, torch_seed)
+    got = learner.run(train_forward, spec, state, x, torch_seed)
+    _loaded(got, spec, state)
+    call = (
+        f"torch.manual_seed({torch_seed}); {spec['what']}.train().forward(x) with x: {describe(x)}"
+    )
+    out, still = got["train_out"], got["eval_out"]
+    assert_tensor(out, what="the output", shape=tuple(x.shape), call=call)
+    if isinstance(still, torch.Tensor) and torch.allclose(out, still, **TIGHT):
+        raise fail(
+            f"{call}: the output is the eval-mode one, so nothing was dropped; apply "
+            "self.dropout (nn.Dropout(dropout)) to the attention's and the feed-forward's "
+            "outputs, each just before its residual add: h = x + dropout(attn(norm1(x)))"
+        )
+    if not torch.allclose(out, want["train_out"], **TIGHT):
+        raise fail(
+            f"{call}: the output differs from a correct block's under the same seed; dropout "
+            "belongs on each sublayer's output just before its residual add (h = x + "
+            "dropout(attn(norm1(x))), out = h + dropout(ff(norm2(h)))), nowhere else: not on "
+            "x, h or the result, and not twice"
+        )
+    assert_close(out, want["train_out"], what="the train-mode output", call=call, **TIGHT)
 
 
 def test_gradients_reach_every_parameter(learner, reference, device, seed):
@@ -336,14 +388,28 @@ def attention(
 ) -> dict[str, Any]:
     """scaled_dot_product_attention(q, k, v, **options); the inputs afterwards; the gradients.
 
-    With ``backward``, ``(out ** 2).sum()`` is back-propagated to q, k and v.
+    With ``backward``, ``(out ** 2).sum()`` is back-propagated to q, k and v. While the
+    learner's function runs, ``torch.nn.functional.scaled_dot_product_attention`` is
+    wrapped so that a call to it is noticed (the contract forbids it).
     """
-    result = mod.scaled_dot_product_attention(q, k, v, **options)
+    torch_sdpa = F.scaled_dot_product_attention
+    used: list[bool] = []
+
+    def noticed(*args: Any, **kwargs: Any) -> Any:
+        used.append(True)
+        return torch_sdpa(*args, **kwargs)
+
+    F.scaled_dot_product_attention = noticed
+    try:
+        result = mod.scaled_dot_product_attention(q, k, v, **options)
+    finally:
+        F.scaled_dot_product_attention = torch_sdpa
     answer: dict[str, Any] = {
         "is_pair": isinstance(result, tuple) and len(result) == 2,
         "described": describe(result),
         "inputs_after": [t.detach() for t in (q, k, v)],
         "mask_after": options.get("mask"),
+        "used_torch_sdpa": bool(used),
     }
     if not answer["is_pair"]:
         return answer
@@ -402,6 +468,27 @@ def module_forward(
         for x, mask in zip(xs, masks, strict=True):
             outs.append(model(x, mask) if mask is not None else model(x))
     return {"built": None, "load_error": None, "outs": outs, "xs_after": xs}
+
+
+@scenario
+def train_forward(
+    mod: Any, spec: dict[str, Any], state: dict[str, torch.Tensor], x: torch.Tensor, torch_seed: int
+) -> dict[str, Any]:
+    """Load ``state`` (strict), forward x in train mode after torch.manual_seed, then in eval."""
+    made = _build(mod, spec)
+    if not isinstance(made, nn.Module):
+        return {"built": describe(made)}
+    model = made.to(torch.float64)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        return {"built": None, "load_error": " ".join(str(exc).strip().splitlines()[:3])}
+    model.train()
+    torch.manual_seed(torch_seed)
+    with torch.no_grad():
+        train_out = model(x)
+        eval_out = model.eval()(x)
+    return {"built": None, "load_error": None, "train_out": train_out, "eval_out": eval_out}
 
 
 @scenario
@@ -532,6 +619,12 @@ def _check_attention(
             raise fail(f"{call} changed its input {name} in place; compute new tensors instead")
     if mask is not None and not torch.equal(got["mask_after"], mask):
         raise fail(f"{call} changed the mask in place; build a new mask (e.g. ~mask) instead")
+    if got["used_torch_sdpa"]:
+        raise fail(
+            f"{call} gave the right values, but it called "
+            "torch.nn.functional.scaled_dot_product_attention, which this exercise asks you "
+            "to write by hand: out = weights @ v, with the weights you computed"
+        )
     if backward:
         return out, weights, got["grads"]
     return out, weights

@@ -82,6 +82,36 @@ def test_class_idx_selects_the_class(learner, reference, device, seed):
         _compare(out, expected, spec, layer_index, x, class_idx, call=call, device=device)
 
 
+def test_class_idx_defaults_to_the_prediction(learner, reference, device, seed):
+    """grad_cam(model, layer, x) without class_idx explains each sample's predicted class."""
+    layer_index = 3
+    # a model and batch whose predicted classes differ between samples, so that no fixed
+    # class gives the same maps (a few tries; the last one is used whatever it predicts)
+    for offset in range(35, 135, 10):
+        spec = _spec(seed, offset, device)
+        x = _input(seed, offset + 1, device, n=6)
+        expected = reference.run(heatmap, spec, x, None, layer_index=layer_index)["out"]
+        fixed = [
+            reference.run(heatmap, spec, x, c, layer_index=layer_index)["out"] for c in range(4)
+        ]
+        if not any(torch.allclose(expected, f, rtol=1e-4, atol=1e-5) for f in fixed):
+            break
+    call = (
+        f"called grad_cam(model, model.features.{layer_index}, x) (class_idx left out) with "
+        f"x: {describe(x)}"
+    )
+    out = learner.run(heatmap, spec, x, None, layer_index=layer_index, omit_class_idx=True)["out"]
+    if isinstance(out, torch.Tensor) and out.shape == expected.shape:
+        close = torch.allclose(out.detach().to(expected), expected, rtol=1e-4, atol=1e-5)
+        if not close:
+            raise fail(
+                f"{call}; the heatmap is not the one of each sample's predicted class: "
+                "class_idx defaults to None, which means the argmax of each sample's logits "
+                "(def grad_cam(model, layer, x, class_idx=None))"
+            )
+    _compare(out, expected, spec, layer_index, x, None, call=call, device=device)
+
+
 def test_hooks_are_removed(learner, reference, device, seed):
     """No hook is left on any module afterwards, also when the model's forward raises."""
     spec = _spec(seed, 40, device)
@@ -318,13 +348,21 @@ def heatmap(
     *,
     layer_index: int,
     mode: bool = False,
+    omit_class_idx: bool = False,
 ) -> dict[str, Any]:
-    """grad_cam on a fresh model in mode ``mode``: the map, x afterwards, the modes it saw."""
+    """grad_cam on a fresh model in mode ``mode``: the map, x afterwards, the modes it saw.
+
+    With ``omit_class_idx`` the call leaves class_idx out, to use its default.
+    """
     model = _random_cnn(spec).train(mode)
     seen: list[bool] = []
     handle = model.register_forward_pre_hook(lambda m, args: seen.append(m.training))
+    layer = model.features[layer_index]
     try:
-        out = mod.grad_cam(model, model.features[layer_index], x, class_idx)
+        if omit_class_idx:
+            out = mod.grad_cam(model, layer, x)
+        else:
+            out = mod.grad_cam(model, layer, x, class_idx)
     finally:
         handle.remove()
     return {

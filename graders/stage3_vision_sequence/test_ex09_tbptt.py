@@ -8,6 +8,8 @@ that counts ``step()`` calls and snapshots the gradient of the (leaf) inputs at 
 that a backward reaching an earlier chunk shows up. Those records are observations; every
 training test also compares the losses with a twin run of the reference on the same model
 and data, and the twin-run tests compare the final weights and input gradients too.
+The learner's own ``CharRNN`` (given code, but in the learner's file) is checked as well:
+each ``cell`` builds its documented layer (``"gru"`` by default), another cell is refused.
 
 Tests first: scenarios (run where the learner's code runs) and helpers follow them.
 """
@@ -28,6 +30,7 @@ from pytorch_path.checks import (
     assert_state_dict_close,
     call_learner,
     describe,
+    expect_raises,
     fail,
 )
 from pytorch_path.scenario import LearnerError, scenario
@@ -74,6 +77,11 @@ def test_detach_hidden_tensor_and_none(learner, device, seed):
     assert_close(got["out"], hidden.detach(), what="the result", call=call)
     if got["out_tracks"]:
         raise fail(f"{call}; the result still tracks gradients; return h.detach()")
+    if not got["shares"]:
+        raise fail(
+            f"{call}; the result has h's values but in new memory: a copy (clone()). "
+            "h.detach() shares h's memory and costs nothing; return that (no copy)"
+        )
     if not got["arg_kept_graph"]:
         raise fail(
             f"{call}; afterwards h itself has no grad_fn: it was detached in place (detach_()); "
@@ -103,6 +111,50 @@ def test_detach_hidden_lstm_tuple(learner, device, seed):
                 f"{call}; afterwards the argument {name} has no grad_fn: it was detached in place "
                 "(detach_()); return new detached tensors and leave the argument alone"
             )
+
+
+def test_char_rnn_builds_the_documented_cell(learner, seed):
+    """CharRNN's cell picks nn.GRU (the default) or nn.LSTM; any other cell is a ValueError."""
+    rng = seed.python_random(90)
+    sizes = (rng.randint(5, 9), rng.randint(3, 5), rng.randint(6, 9))
+    vocab = sizes[0]
+    x = seed.randint(0, vocab, (2, rng.randint(8, 12)), offset=90)
+    first, rest = x[:, :4], x[:, 4:]
+    for cell, layers in ((None, None), ("gru", None), ("lstm", None), ("lstm", 2)):
+        shown = ("" if cell is None else f", cell={cell!r}") + (
+            "" if layers is None else f", num_layers={layers}"
+        )
+        what = f"CharRNN({', '.join(map(str, sizes))}{shown})"
+        twin = _char_twin(sizes, cell or "gru", seed.value + 90, num_layers=layers or 1)
+        state = twin.state_dict()
+        with torch.no_grad():
+            want_first, hidden = twin(first)
+            want_rest, want_hidden = twin(rest, hidden)
+        got = learner.run(char_rnn_run, sizes, cell, state, first, rest, num_layers=layers)
+        if got["load_error"] is not None:
+            kind = "nn.LSTM" if cell == "lstm" else "nn.GRU"
+            depth = f"{layers}-layer" if layers else "one-layer"
+            raise fail(
+                f"{what} cannot load the weights of a CharRNN whose rnn is a {depth} {kind} "
+                f"({got['load_error']}); its rnn is {got['rnn']}. cell='gru' (the default) "
+                "builds nn.GRU and cell='lstm' builds nn.LSTM, with num_layers layers "
+                "(1 by default)"
+            )
+        call = f"{what}, then model(x[:, :4]) and model(x[:, 4:], detach_hidden(hidden))"
+        assert_close(got["first"], want_first, what="the logits of the first part", call=call)
+        if cell == "lstm" and not (isinstance(got["hidden"], tuple) and len(got["hidden"]) == 2):
+            raise fail(f"{call}: the LSTM's hidden is {describe(got['hidden'])}, expected (h, c)")
+        assert_close(
+            got["rest"], want_rest, what="the logits of the second part, continued from the "
+            "first part's (detached) hidden state", call=call,
+        )  # fmt: skip
+        for (name, value), (_, want) in zip(_parts(got["final"]), _parts(want_hidden), strict=True):
+            assert_close(value, want, what=f"the final {name}", call=call)
+    sizes_text = ", ".join(map(str, sizes))
+    expect_raises(
+        learner.run, "ValueError", char_rnn_run, sizes, "rnn", state, first, rest,
+        what=f"CharRNN({sizes_text}, cell='rnn') (only 'gru' and 'lstm' are cells)",
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- train_tbptt
@@ -280,6 +332,43 @@ def test_chunk_below_one_raises(learner, reference, device, seed):
 
 
 @scenario
+def char_rnn_run(
+    mod: Any,
+    sizes: tuple[int, int, int],
+    cell: str | None,
+    state: dict[str, torch.Tensor],
+    first: torch.Tensor,
+    rest: torch.Tensor,
+    *,
+    num_layers: int | None = None,
+) -> dict[str, Any]:
+    """The exercise's CharRNN(*sizes, cell=cell, num_layers=...) with ``state`` loaded.
+
+    ``None`` leaves that argument out. Runs ``first``, then ``rest`` from
+    ``detach_hidden`` of the state ``first`` ended in.
+    """
+    options = {"cell": cell, "num_layers": num_layers}
+    model = mod.CharRNN(*sizes, **{k: v for k, v in options.items() if v is not None})
+    rnn = type(getattr(model, "rnn", None)).__name__
+    model = model.double()
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        return {"load_error": " ".join(str(exc).split())[:300], "rnn": rnn}
+    with torch.no_grad():
+        out_first, hidden = model(first)
+        out_rest, final = model(rest, mod.detach_hidden(hidden))
+    return {
+        "load_error": None,
+        "rnn": rnn,
+        "first": out_first,
+        "hidden": hidden,
+        "rest": out_rest,
+        "final": final,
+    }
+
+
+@scenario
 def detach_one(mod: Any, leaf: torch.Tensor) -> dict[str, Any]:
     """detach_hidden(None), and detach_hidden(leaf * 2): its result and whether h kept its graph."""
     none_result = mod.detach_hidden(None)
@@ -290,6 +379,8 @@ def detach_one(mod: Any, leaf: torch.Tensor) -> dict[str, Any]:
         "out": out,
         "out_tracks": _tracks(out),
         "arg_kept_graph": hidden.grad_fn is not None,
+        "shares": isinstance(out, torch.Tensor)
+        and out.untyped_storage().data_ptr() == hidden.untyped_storage().data_ptr(),
     }
 
 
@@ -377,15 +468,28 @@ class Regressor(nn.Module):
 class CharRNN(nn.Module):
     """The exercise's CharRNN (given code), copied here so both sides train the same model."""
 
-    def __init__(self, vocab_size: int, embedding_dim: int, hidden_size: int, *, cell: str):
+    def __init__(
+        self, vocab_size: int, embedding_dim: int, hidden_size: int, *, cell: str, num_layers=1
+    ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim)
-        self.rnn = _RNN_CLASSES[cell](embedding_dim, hidden_size, batch_first=True)
+        self.rnn = _RNN_CLASSES[cell](
+            embedding_dim, hidden_size, num_layers=num_layers, batch_first=True
+        )
         self.head = nn.Linear(hidden_size, vocab_size)
 
     def forward(self, x: torch.Tensor, hidden: Any = None) -> tuple[torch.Tensor, Any]:
         out, hidden = self.rnn(self.embedding(x), hidden)
         return self.head(out), hidden
+
+
+def _char_twin(
+    sizes: tuple[int, int, int], cell: str, init_seed: int, *, num_layers: int = 1
+) -> CharRNN:
+    """The judge's own CharRNN (float64), its weights from ``init_seed``."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        return CharRNN(*sizes, cell=cell, num_layers=num_layers).double()
 
 
 def _build(spec: dict[str, Any]) -> nn.Module:

@@ -251,6 +251,24 @@ def test_final_losses_match_a_twin_run(learner, reference, device, seed):
         _check_final_losses(rows, ref_rows, call, device)
 
 
+def test_loss_fn_defaults_to_mse(learner, reference, seed):
+    """Without loss_fn, the harness trains and scores with F.mse_loss, the documented default."""
+    cfg = {**_config(seed, 55, torch.device("cpu"), task="regression"), "loss": None}
+    cfg["batch_sizes"] = cfg["batch_sizes"][:2]
+    ref_rows = _run(reference, cfg)["rows"]
+    run = _run(learner, cfg)
+    rows = _check_rows(run["rows"], cfg, run["call"])
+    for row, want in zip(rows, ref_rows, strict=True):
+        got_loss, want_loss = row["final_loss"], want["final_loss"]
+        if not abs(got_loss - want_loss) <= 1e-10 + 1e-7 * abs(want_loss):
+            raise fail(
+                f"{run['call']}: final_loss for batch_size={row['batch_size']} is "
+                f"{got_loss:.8g}, a correct run gives {want_loss:.8g}; with loss_fn left out "
+                "the harness uses F.mse_loss, the default in the signature "
+                "(loss_fn=F.mse_loss), to train and to score"
+            )
+
+
 def test_wall_time_is_measured(learner, reference, device, seed):
     """wall_time_s: positive floats whose sum does not exceed the time the call took."""
     cfg = _config(seed, 60, device, task="regression")
@@ -358,11 +376,13 @@ def test_print_table(learner, seed):
 def experiment(mod: Any, cfg: dict[str, Any]) -> dict[str, Any]:
     """run_batch_size_experiment with the instrumented make_model and loss_fn; what they saw."""
     factory = Factory(cfg["d"], cfg["out"], cfg["X"].dtype)
-    spy = LossSpy(getattr(F, cfg["loss"]))
     X, y = cfg["X"], cfg["y"]
+    # cfg["loss"] None: loss_fn left out of the call, to use its default
+    spy = LossSpy(getattr(F, cfg["loss"] or "mse_loss"))
+    given = {} if cfg["loss"] is None else {"loss_fn": spy}
     rows = mod.run_batch_size_experiment(
         factory, X, y, batch_sizes=list(cfg["batch_sizes"]), samples=cfg["samples"],
-        lr=cfg["lr"], seed=cfg["seed"], loss_fn=spy,
+        lr=cfg["lr"], seed=cfg["seed"], **given,
     )  # fmt: skip
     return {
         "rows": rows,
@@ -525,8 +545,9 @@ def _call_text(cfg: dict[str, Any]) -> str:
         "samples": cfg["samples"],
         "lr": cfg["lr"],
         "seed": cfg["seed"],
-        "loss_fn": f"F.{cfg['loss']}",
     }
+    if cfg["loss"] is not None:
+        shown["loss_fn"] = f"F.{cfg['loss']}"
     call = call_repr("run_batch_size_experiment", "make_model", cfg["X"], cfg["y"], **shown)
     return call.replace("'make_model'", "make_model").replace("'F.", "F.").replace("')", ")")
 
