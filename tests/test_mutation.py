@@ -18,6 +18,7 @@ from pytorch_path.mutation import (
     Mutant,
     MutantOutcome,
     MutationReport,
+    given_definitions,
     iter_candidates,
     load_equivalent,
     mutants_of,
@@ -253,6 +254,19 @@ def test_docstrings_imports_annotations_fstrings_raise_and_module_code_are_left_
     assert all(m.added[0].strip().startswith("y: tuple[int, int] = ") for m in y_line)
     returned = [m for m in mutants if m.removed[0].strip().startswith("return")]
     assert all('f"{n - 1}"' in m.added[0] for m in returned)
+
+
+def test_given_code_is_left_alone() -> None:
+    stub = "class Model:\n    size = 3\n\n\ndef train(m):\n    raise NotImplementedError\n"
+    solution = "class Model:\n    size = 3  # a comment\n\n\ndef train(m):\n    return m.size + 1\n"
+    assert given_definitions(stub, solution) == {"Model"}
+    ids = [m.id for m in mutants_of(solution, given={"Model"})]
+    assert ids == ["train:arith + -> -", "train:const 1 -> 0"]
+
+
+def test_the_given_code_of_3_9_is_not_mutated(project: Project) -> None:
+    ((_ex, mutants),) = iter_candidates(project, "3.9", compiled=False)
+    assert mutants and not [m for m in mutants if m.scope.startswith("CharRNN")]
 
 
 def test_offsets_are_bytes_so_non_ascii_text_is_safe() -> None:

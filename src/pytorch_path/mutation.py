@@ -10,10 +10,11 @@ survivors cannot be told apart from the original by any test (a ``.to(device)`` 
 tensor already there); those are listed, each with a one-line reason, in
 ``tests/mutants_equivalent.yaml``.
 
-Only code is mutated: the bodies of functions and classes and the default values of
-function parameters; never a docstring, an import, a type annotation, an f-string or
-the contents of a ``raise``. A mutant keeps the original text and replaces only the
-changed node's source, so it reads as a one- or two-line diff.
+Only code the learner writes is mutated: the bodies of functions and classes and the
+default values of function parameters; never a docstring, an import, a type annotation,
+an f-string, the contents of a ``raise``, or a definition that the exercise's stub hands
+out unchanged (given code, see :func:`given_definitions`). A mutant keeps the original
+text and replaces only the changed node's source, so it reads as a one- or two-line diff.
 
 Its id names the exercise, the enclosing function (``EarlyStopping._improves``), the
 operator and the change, plus ``#2``, ``#3``, … when the same change occurs more than
@@ -239,14 +240,15 @@ class _Collector:
 
     # -- the walk
 
-    def module(self, tree: ast.Module) -> None:
-        """Visit the definitions of a module; module-level code is not mutated."""
+    def module(self, tree: ast.Module, given: Iterable[str] = ()) -> None:
+        """Visit the definitions of a module but those named in ``given``; not module code."""
+        given = set(given)
         for imported in ast.walk(tree):
             if isinstance(imported, (ast.Import, ast.ImportFrom)):
                 for alias in imported.names:
                     self.namespaces.add((alias.asname or alias.name).split(".")[0])
         for node in tree.body:
-            if isinstance(node, (*_FUNCTIONS, ast.ClassDef)):
+            if isinstance(node, (*_FUNCTIONS, ast.ClassDef)) and node.name not in given:
                 self.statement(node, ())
 
     def body(self, statements: Sequence[ast.stmt], scope: tuple[str, ...]) -> None:
@@ -453,21 +455,51 @@ def _changed_lines(data: bytes, edit: _Edit) -> tuple[int, tuple[str, ...], tupl
         + data[edit.end : line_end].decode("utf-8")
     )
     first = data.count(b"\n", 0, line_start) + 1
-    added = tuple(line for line in after.split("\n") if line.strip())
-    return first, tuple(before.split("\n")), added
+    removed = before.split("\n")
+    added = [line for line in after.split("\n") if line.strip()]
+    while len(removed) > 1 and added and removed[-1] == added[-1]:
+        removed.pop()
+        added.pop()
+    while len(removed) > 1 and added and removed[0] == added[0]:
+        removed.pop(0)
+        added.pop(0)
+        first += 1
+    return first, tuple(removed), tuple(added)
 
 
-def mutants_of(source: str, exercise_id: str = "", *, compiled: bool = True) -> list[Mutant]:
+def given_definitions(stub: str, solution: str) -> set[str]:
+    """Top-level functions and classes the stub already holds exactly as the solution does.
+
+    That is given code (a model the exercise hands out, a demo app): the learner does not
+    write it, and a grader may use its own copy, so its mutants say nothing about the
+    grader. Compared as syntax trees, so formatting and comments do not matter.
+    """
+
+    def definitions(text: str) -> dict[str, str]:
+        return {
+            node.name: ast.dump(node)
+            for node in ast.parse(text).body
+            if isinstance(node, (*_FUNCTIONS, ast.ClassDef))
+        }
+
+    stub_defs = definitions(stub)
+    return {name for name, dump in definitions(solution).items() if stub_defs.get(name) == dump}
+
+
+def mutants_of(
+    source: str, exercise_id: str = "", *, given: Iterable[str] = (), compiled: bool = True
+) -> list[Mutant]:
     """Every mutant of module ``source``, in source order; ids start with ``exercise_id:``.
 
-    Mutants whose text equals the original or another mutant's are left out, and so are
-    those that do not compile (unless ``compiled`` is False: checking costs a few
+    The top-level definitions named in ``given`` (see :func:`given_definitions`) are left
+    alone. Mutants whose text equals the original or another mutant's are left out, and so
+    are those that do not compile (unless ``compiled`` is False: checking costs a few
     milliseconds a mutant). Raises :class:`SyntaxError` when ``source`` does not parse.
     """
     data = source.encode("utf-8")
     tree = ast.parse(source)
     collector = _Collector(data)
-    collector.module(tree)
+    collector.module(tree, given)
     prefix = f"{exercise_id}:" if exercise_id else ""
     seen_ids: dict[str, int] = defaultdict(int)
     seen_texts = {source}
@@ -706,7 +738,7 @@ def mutate_exercise(
 
     started = time.perf_counter()
     source = project.solution_path(ex).read_text(encoding="utf-8")
-    every = mutants_of(source, ex.id)
+    every = mutants_of(source, ex.id, given=_given(project, ex, source))
     chosen = sample(every, per_exercise, seed)
     say = progress or (lambda _msg: None)
     say(f"{ex.id} reference")
@@ -821,4 +853,12 @@ def iter_candidates(
     """Every mutant of every selected exercise's reference (see :func:`mutants_of`)."""
     for ex in select(project.stages, selection):
         source = project.solution_path(ex).read_text(encoding="utf-8")
-        yield ex, mutants_of(source, ex.id, compiled=compiled)
+        yield ex, mutants_of(source, ex.id, given=_given(project, ex, source), compiled=compiled)
+
+
+def _given(project: Project, ex: Exercise, source: str) -> set[str]:
+    """The given code of ``ex``: definitions its stub holds unchanged (none without a stub)."""
+    stub = project.stub_path(ex)
+    if not stub.is_file():
+        return set()
+    return given_definitions(stub.read_text(encoding="utf-8"), source)
