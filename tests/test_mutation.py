@@ -448,6 +448,31 @@ def test_a_reference_that_fails_grades_no_mutant(mini_copy: Project) -> None:
     assert not report.clean
 
 
+def test_a_mutant_that_hangs_is_killed_at_the_time_limit(mini_copy: Project) -> None:
+    solution = mini_copy.solution_path(mini_copy.exercise("1.1"))
+    solution.write_text(
+        solution.read_text().replace(
+            "    return 2 * x\n", "    i = 0\n    while i != 3:\n        i += 1\n    return 2 * x\n"
+        )
+    )
+    result = mutate_exercise(
+        mini_copy, mini_copy.exercise("1.1"), per_exercise=None, seed=0, time_limit_s=1
+    )
+    status = {o.mutant.id: o.status for o in result.outcomes}
+    assert status["1.1:double:arith += -> -="] is Status.TIMEOUT
+    assert status["1.1:double:cmp != -> =="] is Status.PASSED  # the loop never mattered
+    assert not next(o for o in result.outcomes if o.status is Status.TIMEOUT).survived
+
+
+@pytest.mark.slow
+def test_jobs_grade_in_worker_processes_with_the_same_outcome(mini: Project) -> None:
+    alone = run_mutation(mini, "1.1", per_exercise=None)
+    parallel = run_mutation(mini, "1.1,1.2", per_exercise=None, jobs=2)
+    assert [ex.exercise for ex in parallel.exercises] == ["1.1", "1.2"]
+    outcome = {o.mutant.id: o.status for o in parallel.exercises[0].outcomes}
+    assert outcome == {o.mutant.id: o.status for o in alone.outcomes}
+
+
 def test_cli_lists_unlisted_survivors_and_exits_1(
     mini_copy: Project, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -609,8 +609,8 @@ def _print_mutation_report(report: MutationReport, listing: str, *, verbose: boo
     if report.survivors:
         console.print(
             "Each survivor is a change no test notices: add the test the contract promises "
-            "(and a known-wrong variant), or, if no test could ever tell it apart, list it in "
-            f"{escape(listing)} as  <id>: <one-line reason>."
+            "(and a known-wrong variant), or, if no test could ever tell it apart, add a line "
+            f"'<id>': <one-line reason> to {escape(listing)}."
         )
 
 
@@ -821,14 +821,16 @@ def build_parser() -> argparse.ArgumentParser:
         "mutants",
         help="find what the graders miss: grade small mutations of the solutions (maintainers)",
         description="Grade small seeded mutations of the reference solutions (a comparison "
-        "flipped, a constant, default or operator changed, a call or keyword argument "
-        "dropped, an if negated). A mutant that passes every test survives: a promise of the "
-        "contract that no test checks. Survivors that no test could ever tell apart are "
+        "flipped, a constant, default or arithmetic operator changed, a call, method call or "
+        "keyword argument dropped, an if negated; never docstrings, imports, annotations or "
+        "the code a stub hands out). A mutant that passes every test survives: a promise of "
+        "the contract that no test checks. Survivors that no test could ever tell apart are "
         "listed, each with a one-line reason, in tests/mutants_equivalent.yaml. Exit 1 when "
-        "a survivor is not listed.",
+        "a survivor is not listed or a reference solution fails.",
     )
     p.add_argument("selection", nargs="?", default="all", help=selection_help)
-    p.add_argument(
+    size = p.add_mutually_exclusive_group()
+    size.add_argument(
         "-n",
         "--per-exercise",
         type=int,
@@ -837,7 +839,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"mutants graded per exercise, spread over the operators "
         f"(default: {DEFAULT_PER_EXERCISE})",
     )
-    p.add_argument("--every", action="store_true", help="grade every mutant, not a sample")
+    size.add_argument("--every", action="store_true", help="grade every mutant, not a sample")
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the sample and the grader runs (default: 0)"
     )
