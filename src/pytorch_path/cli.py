@@ -547,13 +547,15 @@ def _list_mutants(project: Project, selection: str, per_exercise: int | None, se
     from pytorch_path import mutation
 
     table = Table(show_lines=False, title="mutants a run would grade")
-    table.add_column("mutant", overflow="fold")
+    table.add_column("mutant (id as a YAML key)", overflow="fold")
     table.add_column("line", justify="right")
     table.add_column("change", overflow="fold")
     total = 0
     for _ex, every in mutation.iter_candidates(project, selection):
         for mutant in mutation.sample(every, per_exercise, seed):
-            table.add_row(escape(mutant.id), str(mutant.line), escape(mutant.diff()))
+            table.add_row(
+                escape(mutation.yaml_key(mutant.id)), str(mutant.line), escape(mutant.diff())
+            )
             total += 1
     console.print(table)
     console.print(f"{total} mutant(s); nothing was graded")
