@@ -1,6 +1,6 @@
 # pytorch-path: every target runs the project's own virtual environment (.venv).
 # Learners:    make setup, then make check stage=1 (or ex=1.3, optionally target=PATH)
-# Maintainers: make test, make lint, make bench, make dev-check
+# Maintainers: make test, make lint, make bench, make dev-check, make mutants stage=1
 
 PYTHON ?= python3
 VENV   := .venv
@@ -15,7 +15,7 @@ seed   ?=
 SELECTION := $(if $(ex),$(ex),$(if $(stage),$(stage),all))
 CHECK_ARGS := $(if $(target),--target $(target),) $(if $(seed),--seed $(seed),)
 
-.PHONY: help setup check test test-fast lint format bench dev-check notebooks clean
+.PHONY: help setup check test test-fast lint format bench dev-check notebooks mutants clean
 
 help:
 	@echo "make setup                 create .venv, install pytorch-path, make your workspace/"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench                 time checks against the 'import torch' floor"
 	@echo "make dev-check             check the curriculum's consistency"
 	@echo "make notebooks             regenerate notebooks/ from the stubs and lessons"
+	@echo "make mutants stage=1       mutate the reference solutions; list what the graders miss"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +71,10 @@ dev-check:
 
 notebooks:
 	$(CLI) notebooks notebooks
+
+# Small seeded mutations of the reference solutions that no grader notices (ex=, stage=).
+mutants:
+	$(CLI) mutants $(SELECTION) $(if $(seed),--seed $(seed),)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -28,6 +28,7 @@ from pytorch_path.curriculum import (
     select,
 )
 from pytorch_path.devices import TEST_ORDER
+from pytorch_path.mutation import DEFAULT_PER_EXERCISE, MutationReport
 from pytorch_path.report.files import FORMATS
 from pytorch_path.report.terminal import make_console
 from pytorch_path.results import Results
@@ -535,6 +536,116 @@ def cmd_dev_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_mutants(args: argparse.Namespace) -> int:
+    """``mutants``: grade small mutations of the reference solutions; list the survivors.
+
+    Exit 1 when a mutant survives that the equivalence list does not name, or a reference
+    does not pass; 2 for a usage error (a selection naming nothing, a broken list).
+    """
+    from pytorch_path import mutation
+
+    project = _project()
+    per_exercise = None if args.every else args.per_exercise
+    if per_exercise is not None and per_exercise < 1:
+        fail("--per-exercise must be at least 1 (or use --every)")
+    if args.jobs < 1:
+        fail("--jobs must be at least 1")
+    listing = args.equivalent or project.root / mutation.EQUIVALENT_FILE
+    try:
+        equivalent = mutation.load_equivalent(listing)
+        if args.dry_run:
+            return _list_mutants(project, args.selection, per_exercise, args.seed)
+        with console.status("mutating…", spinner="dots") as status:
+            report = mutation.run_mutation(
+                project,
+                args.selection,
+                per_exercise=per_exercise,
+                seed=args.seed,
+                jobs=args.jobs,
+                time_limit_s=args.time_limit,
+                equivalent=equivalent,
+                progress=lambda what: status.update(f"grading mutants: {what}"),
+            )
+    except (SelectionError, mutation.EquivalenceListError) as exc:
+        fail(str(exc))
+    _print_mutation_report(report, shown_path(listing), verbose=args.verbose)
+    return EXIT_OK if report.clean else EXIT_NOT_PASSED
+
+
+def _list_mutants(project: Project, selection: str, per_exercise: int | None, seed: int) -> int:
+    """``mutants --dry-run``: the sample a run would grade, graded nothing."""
+    from pytorch_path import mutation
+
+    table = Table(show_lines=False, title="mutants a run would grade")
+    table.add_column("mutant (id as a YAML key)", overflow="fold")
+    table.add_column("line", justify="right")
+    table.add_column("change", overflow="fold")
+    total = 0
+    for _ex, every in mutation.iter_candidates(project, selection):
+        for mutant in mutation.sample(every, per_exercise, seed):
+            table.add_row(
+                escape(mutation.yaml_key(mutant.id)), str(mutant.line), escape(mutant.diff())
+            )
+            total += 1
+    console.print(table)
+    console.print(f"{total} mutant(s); nothing was graded")
+    return EXIT_OK
+
+
+def _print_mutation_report(report: MutationReport, listing: str, *, verbose: bool) -> None:
+    """The survivors as a table, then the counts and the equivalence list's loose ends."""
+    from pytorch_path.mutation import yaml_key
+
+    shown = report.survivors + (report.listed_survivors if verbose else [])
+    if shown:
+        table = Table(show_lines=True, title="surviving mutants (every test passed)")
+        table.add_column("mutant (id as a YAML key)", overflow="fold")
+        table.add_column("line", justify="right")
+        table.add_column("change", overflow="fold")
+        if verbose:
+            table.add_column("listed as equivalent", overflow="fold")
+        for outcome in shown:
+            mutant = outcome.mutant
+            row = [escape(yaml_key(mutant.id)), str(mutant.line), escape(mutant.diff())]
+            if verbose:
+                row.append(escape(report.equivalent.get(mutant.id, "[not listed]")))
+            table.add_row(*row)
+        console.print(table)
+    for ex in report.broken_baselines:
+        console.print(
+            f"[red]✘[/] [bold]{ex.exercise}[/]: the reference solution is "
+            f"'{ex.baseline.value}', so its mutants were not graded: {escape(ex.baseline_message)}"
+        )
+    for mid in report.stale:
+        console.print(
+            f"[yellow]warning:[/] {escape(listing)} lists {escape(yaml_key(mid))}, "
+            "which is no mutant of the current reference any more; remove the entry"
+        )
+    for outcome in report.listed_but_killed:
+        console.print(
+            f"[yellow]warning:[/] {escape(yaml_key(outcome.mutant.id))} is listed as "
+            f"equivalent, but a test tells it apart ('{outcome.status.value}'); remove the entry"
+        )
+    outcomes = report.outcomes
+    killed = sum(not o.survived for o in outcomes)
+    sample = "every mutant" if report.per_exercise is None else f"≤{report.per_exercise} each"
+    summary = (
+        f"{len(outcomes)} mutants of {len(report.exercises)} exercises ({sample}, seed "
+        f"{report.seed}): {killed} killed, {len(report.listed_survivors)} survived as listed "
+        f"equivalent, {len(report.survivors)} survived unlisted"
+    )
+    if report.clean:
+        console.print(f"[green]✔[/] {summary}")
+    else:
+        console.print(f"[red]✘[/] {summary}")
+    if report.survivors:
+        console.print(
+            "Each survivor is a change no test notices: add the test the contract promises "
+            "(and a known-wrong variant), or, if no test could ever tell it apart, add a line "
+            f"'<id>': <one-line reason> to {escape(listing)}."
+        )
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     """``plot ID``: your loss curve next to the reference's, as sparklines and a PNG.
 
@@ -750,6 +861,59 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="only manifests and files; run no grader")
     p.add_argument("--seed", type=int, default=0, help="seed for the grader runs")
     p.set_defaults(func=cmd_dev_check)
+
+    p = sub.add_parser(
+        "mutants",
+        help="find what the graders miss: grade small mutations of the solutions (maintainers)",
+        description="Grade small seeded mutations of the reference solutions (a comparison "
+        "flipped, a constant, default or arithmetic operator changed, a call, method call or "
+        "keyword argument dropped, an if negated; never docstrings, imports, annotations or "
+        "the code a stub hands out). A mutant that passes every test survives: a promise of "
+        "the contract that no test checks. Survivors that no test could ever tell apart are "
+        "listed, each with a one-line reason, in tests/mutants_equivalent.yaml. Exit 1 when "
+        "a survivor is not listed or a reference solution fails.",
+    )
+    p.add_argument("selection", nargs="?", default="all", help=selection_help)
+    size = p.add_mutually_exclusive_group()
+    size.add_argument(
+        "-n",
+        "--per-exercise",
+        type=int,
+        default=DEFAULT_PER_EXERCISE,
+        metavar="N",
+        help=f"mutants graded per exercise, spread over the operators "
+        f"(default: {DEFAULT_PER_EXERCISE})",
+    )
+    size.add_argument("--every", action="store_true", help="grade every mutant, not a sample")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the sample and the grader runs (default: 0)"
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="exercises graded at once, one process each (default: 1)",
+    )
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds per mutant (default: the exercise's time limit); a mutant out of time "
+        "counts as killed",
+    )
+    p.add_argument(
+        "--equivalent",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the list of mutants judged equivalent (default: tests/mutants_equivalent.yaml)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="list the sample; grade nothing")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="also show the listed survivors and why"
+    )
+    p.set_defaults(func=cmd_mutants)
     return parser
 
 

@@ -76,6 +76,13 @@ def run_variant(
     return _grade_text(project, ex, text.encode("utf-8"), seed=seed, time_limit_s=time_limit_s)
 
 
+def run_text(
+    project: Project, ex: Exercise, data: bytes, *, seed: int, time_limit_s: float | None = None
+) -> ExerciseResult:
+    """Grade the source ``data`` as the learner's file for ``ex`` (used by mutation testing)."""
+    return _grade_text(project, ex, data, seed=seed, time_limit_s=time_limit_s)
+
+
 def _grade_text(
     project: Project, ex: Exercise, data: bytes, *, seed: int, time_limit_s: float | None
 ) -> ExerciseResult:
