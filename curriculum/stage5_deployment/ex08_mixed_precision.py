@@ -99,7 +99,8 @@ def amp_train_step(
     ``torch.amp``). The parameters stay float32 ``nn.Parameter``s.
 
     Args:
-        model: a float32 model on ``x``'s device, in the mode it is given.
+        model: a float32 model on ``x``'s device, in the mode it is given, and left in that
+            mode (no ``model.train()`` or ``model.eval()`` here).
         x: the input batch.
         y: the targets, on ``x``'s device.
         loss_fn: ``loss_fn(out, y)`` returns a scalar loss tensor.

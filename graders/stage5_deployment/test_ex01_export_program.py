@@ -37,6 +37,7 @@ from pytorch_path.checks import (
 from pytorch_path.scenario import scenario
 
 TOL = {"rtol": 1e-5, "atol": 1e-5}
+STALE = b"an older file, not a program\n"  # what path holds before save_program replaces it
 EXPORT_HINTS = {
     "top-level keys must be the arg names": (
         "the keys of dynamic_shapes must be the names of the forward's parameters: read the "
@@ -163,21 +164,36 @@ def test_example_batch_is_validated(learner, seed):
 
 
 def test_save_program_writes_what_torch_export_load_reads(learner, seed):
-    """save_program writes one file that torch.export.load reads back; dynamic batch kept."""
+    """save_program writes one file (replacing an older one) that torch.export.load reads back."""
     state = _random_state("DigitNet", seed.generator(70))
     example = _images(seed, 4, offset=71)
     inputs = [_images(seed, b, offset=72 + b) for b in (1, 6)]
     for as_str in (True, False):
         kind = "a str" if as_str else "a pathlib.Path"
         call = f"called save_program(program, path) with path {kind} ending in digits.pt2"
-        got = learner.run(save_then_load, "DigitNet", state, example, inputs, as_str=as_str)
+        existing = not as_str  # the second time, path already holds an older file
+        where = "where path already holds an older file" if existing else "in an empty folder"
+        got = learner.run(save_then_load, "DigitNet", state, example, inputs, as_str=as_str,
+                          existing=existing)  # fmt: skip
+        if got["save_error"] is not None:
+            raise fail(
+                f"{call} {where}; it raised {got['save_error']}, expected the file to be "
+                "written: an existing file is replaced (torch.export.save(program, path) "
+                "overwrites it)"
+            )
         if got["returned"] is not None:
             raise fail(f"{call}; it returned {got['returned']}, expected None")
         if got["files"] != ["digits.pt2"]:
             raise fail(
-                f"{call} in an empty folder; afterwards the folder holds {got['files']}, "
+                f"{call} {where}; afterwards the folder holds {got['files']}, "
                 "expected exactly ['digits.pt2']: write the program with "
                 "torch.export.save(program, path)"
+            )
+        if existing and got["unchanged"]:
+            raise fail(
+                f"{call} {where}; afterwards the file still holds the older bytes, expected "
+                "the program: an existing file is replaced (torch.export.save(program, path) "
+                "overwrites it)"
             )
         if got["load_error"] is not None:
             raise fail(
@@ -241,17 +257,28 @@ def save_then_load(
     inputs: list[torch.Tensor],
     *,
     as_str: bool,
+    existing: bool = False,
 ) -> dict[str, Any]:
-    """The grader's program saved with the learner's save_program, read with torch.export.load."""
+    """The grader's program saved with the learner's save_program, read with torch.export.load.
+
+    With ``existing``, ``path`` already holds an older file (a few bytes that are no program).
+    """
     program = _reference_export(kind, state, example)
     with tempfile.TemporaryDirectory(prefix="pp-export-") as tmp:
         path = Path(tmp) / "digits.pt2"
-        returned = mod.save_program(program, str(path) if as_str else path)
-        facts: dict[str, Any] = {
-            "returned": None if returned is None else describe(returned),
-            "files": sorted(p.name for p in Path(tmp).iterdir()),
-            "load_error": None,
-        }
+        if existing:
+            path.write_bytes(STALE)
+        facts: dict[str, Any] = {"save_error": None, "load_error": None}
+        try:
+            returned = mod.save_program(program, str(path) if as_str else path)
+        except NotImplementedError:
+            raise
+        except Exception as exc:  # e.g. a refusal to replace the file: the test explains it
+            facts["save_error"] = _first_line(exc)
+            return facts
+        facts["returned"] = None if returned is None else describe(returned)
+        facts["files"] = sorted(p.name for p in Path(tmp).iterdir())
+        facts["unchanged"] = path.is_file() and path.read_bytes() == STALE
         if not path.is_file():
             return facts
         try:

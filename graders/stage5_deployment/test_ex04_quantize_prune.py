@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils import prune
 
 from pytorch_path.checks import (
     CheckFailure,
@@ -45,7 +46,6 @@ from pytorch_path.checks import (
     call_learner,
     call_repr,
     describe,
-    expect_raises,
     fail,
 )
 from pytorch_path.data import digits_split
@@ -342,15 +342,26 @@ def test_prune_is_permanent(learner, seed):
 
 
 def test_prune_amount_bounds(learner, seed):
-    """amount < 0 or >= 1 raises ValueError; 0 leaves the weights; the default amount is 0.5."""
+    """amount < 0 or >= 1 raises ValueError, model untouched; 0 leaves the weights; default 0.5."""
     spec = _pnet_spec()
     state = _random_state(_PNet(**spec), seed.generator(95))
     cpu = torch.device("cpu")
     for amount in (-0.1, 1.0, 1.5):
-        expect_raises(
-            learner.run, "ValueError", prune_run, spec, state, amount, device=cpu,
-            what=f"called prune_l1(model, amount={amount}); amount must be in [0, 1)",
-        )  # fmt: skip
+        call = f"called prune_l1(model, amount={amount}); amount must be in [0, 1)"
+        got = learner.run(prune_refused, spec, state, amount)
+        if got["error"] != "ValueError":
+            outcome = (
+                "but the call returned normally" if got["error"] is None else f"got {got['error']}"
+            )
+            raise fail(f"{call}: expected ValueError to be raised, {outcome}")
+        after = got["state"]
+        changed = [k for k, v in state.items() if k not in after or not torch.equal(after[k], v)]
+        if changed:
+            raise fail(
+                f"{call}; it raised ValueError, but afterwards {changed} had changed: check "
+                "amount before any layer is changed (prune.l1_unstructured itself accepts 1.0 "
+                "and empties the layer)"
+            )
     for amount in (0.0, 0.95, _DEFAULT):
         shown = "prune_l1(model)" if amount == _DEFAULT else f"prune_l1(model, amount={amount})"
         call = f"called {shown} on {_PNet.DESCRIPTION}"
@@ -435,6 +446,29 @@ def prune_run(
             for name, m in model.named_modules()
             if m._forward_pre_hooks
         },
+    }
+
+
+@scenario
+def prune_refused(
+    mod: Any, spec: dict[str, Any], state: dict[str, torch.Tensor], amount: float
+) -> dict[str, Any]:
+    """prune_l1(model, amount) with an amount outside [0, 1): the error's name, the state after."""
+    model = _PNet(**spec)
+    model.load_state_dict(state)
+    error = None
+    try:
+        mod.prune_l1(model, amount=amount)
+    except NotImplementedError:
+        raise
+    except Exception as exc:  # the learner's: reported as data
+        error = type(exc).__name__
+    for module in model.modules():  # a mask left behind by prune: read the weights it holds
+        if hasattr(module, "weight_orig"):
+            prune.remove(module, "weight")
+    return {
+        "error": error,
+        "state": {k: v.detach().clone() for k, v in model.state_dict().items()},
     }
 
 

@@ -103,10 +103,11 @@ def test_healthz_ok_for_a_healthy_model(learner, seed):
 
 
 def test_healthz_503_when_the_model_is_broken(learner, seed):
-    """GET /healthz answers 503 {"status": "error", "reason": ...} if the probe fails or is NaN."""
+    """GET /healthz answers 503 {"status": "error", "reason": ...} if the probe raises or is NaN."""
     spec = _spec(seed, 4)
     for kind, what in (
         ("raises", "a model whose forward raises RuntimeError"),
+        ("raises_value", "a model whose forward raises ValueError (not a RuntimeError)"),
         ("nan", "a model whose forward returns NaN"),
         ("inf", "a model whose forward returns infinity"),
     ):
@@ -121,7 +122,10 @@ def test_healthz_503_when_the_model_is_broken(learner, seed):
                     "which is False for NaN and for ±infinity"
                 )
             elif answer["status"] == 500:
-                extra = " Catch the probe's exception (except Exception) and answer 503"
+                extra = (
+                    " Catch the probe's exception, whatever its class (except Exception), and "
+                    "answer 503"
+                )
             raise fail(f"{call}; it answered {_shown(answer)}, expected 503.{extra}")
         body = answer["body"]
         if not isinstance(body, dict) or body.get("status") != "error":
@@ -131,7 +135,8 @@ def test_healthz_503_when_the_model_is_broken(learner, seed):
         reason = body.get("reason")
         if not isinstance(reason, str) or not reason.strip():
             raise fail(f"{call}; body['reason'] is {reason!r}, expected a non-empty str")
-        if kind == "raises" and "RuntimeError" not in reason:
+        exc_name = {"raises": "RuntimeError", "raises_value": "ValueError"}.get(kind)
+        if exc_name is not None and exc_name not in reason:
             raise fail(
                 f"{call}; body['reason'] is {reason!r}; it should name the exception's class "
                 "(e.g. f'{type(exc).__name__}: {exc}')"
@@ -368,6 +373,8 @@ class Broken(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "raises":
             raise RuntimeError("the weights could not be read")
+        if self.kind == "raises_value":
+            raise ValueError("the probe's input was refused")
         out = self.fc(x)
         return out * float("nan") if self.kind == "nan" else out + float("inf")
 

@@ -190,15 +190,15 @@ def test_promote_and_rollback_round_trip(learner, seed):
     want = {n: _outputs(spec, s, x) for n, s in zip(names, states, strict=True)}
     steps = got["steps"]
     expected_steps = [
-        ("promote('a-1')", "a-1"),
-        ("promote('b-2')", "b-2"),
-        ("promote('c-3')", "c-3"),
-        ("promote('c-3') again", "c-3"),
-        ("rollback()", "b-2"),
-        ("rollback() on a new ModelRegistry(root)", "a-1"),
+        ("promote('a-1')", "a-1", []),
+        ("promote('b-2')", "b-2", ["a-1"]),
+        ("promote('c-3')", "c-3", ["a-1", "b-2"]),
+        ("promote('c-3') again", "c-3", ["a-1", "b-2"]),
+        ("rollback()", "b-2", ["a-1"]),
+        ("rollback() on a new ModelRegistry(root)", "a-1", []),
     ]
     done = []
-    for (what, version), step in zip(expected_steps, steps, strict=False):
+    for (what, version, history), step in zip(expected_steps, steps, strict=False):
         done.append(what)
         call = f"called {', '.join(done)}"
         hint = ""
@@ -222,6 +222,7 @@ def test_promote_and_rollback_round_trip(learner, seed):
                 f"{call}; CURRENT holds {step['current_file']!r}, expected {version!r} (and an "
                 "optional newline)"
             )
+        _check_history(step["history_file"], history, version, call)
         out = step["outputs"]
         if isinstance(out, str):
             raise fail(f"{call}; building the model from load() failed: {out}")
@@ -245,6 +246,13 @@ def test_promote_and_rollback_round_trip(learner, seed):
     if got["after_unknown"] != "a-1":
         raise fail(
             f"{call}; afterwards current() is {got['after_unknown']!r}, expected 'a-1' unchanged"
+        )
+    before, after = got["history_unknown"]
+    if after != before:
+        raise fail(
+            f"{call}; it raised, but HISTORY went from {before!r} to {after!r}: a refused "
+            "promote changes nothing, so check that the version is registered before writing "
+            "HISTORY or CURRENT"
         )
     for name in names:
         out = got["explicit"][name]
@@ -538,6 +546,37 @@ def test_metrics_text_is_prometheus_format(learner, seed):
             )
 
 
+def test_metrics_text_spells_nan_and_writes_the_count_as_an_int(learner, seed):
+    """metrics_text: NaN (not nan) for the quantiles of an empty tracker; the count as an int."""
+    rng = np.random.default_rng(seed.value + 2)
+    values = [float(v) for v in rng.lognormal(mean=-3.0, sigma=0.5, size=int(rng.integers(5, 30)))]
+    got = _run(learner, metrics, values, "v1")
+    quantiles = ('model_latency_seconds{quantile="0.5"}', 'model_latency_seconds{quantile="0.95"}')
+    for label, text, n in (
+        (f"after {len(values)} observations", got["with"], len(values)),
+        ("with no observations (LatencyTracker() just made)", got["empty"], 0),
+    ):
+        call = f"called metrics_text(tracker, registry) {label}"
+        if not isinstance(text, str):
+            raise fail(f"{call}; it returned {describe(text)}, expected a str")
+        _parse(text, call)  # well-formed lines first
+        raw = _raw_samples(text)
+        count = raw.get("model_latency_seconds_count")
+        if count != str(n):
+            raise fail(
+                f"{call}; model_latency_seconds_count is written {count!r}, expected {str(n)!r}: "
+                "the count as an int (str(tracker.count)), not as a float"
+            )
+        if n == 0:
+            for name in quantiles:
+                if raw.get(name) != "NaN":
+                    raise fail(
+                        f"{call}; {name} is written {raw.get(name)!r}, expected 'NaN': the "
+                        "quantile of no observations is NaN, spelt as Prometheus spells it "
+                        "(repr(float('nan')) gives 'nan')"
+                    )
+
+
 # ----------------------------------------------------------------------------- scenarios
 
 
@@ -667,11 +706,14 @@ def round_trip(
                 break
             step["current"] = registry.current()
             step["current_file"] = _read_text(root / "CURRENT")
+            step["history_file"] = _read_text(root / "HISTORY")
             step["outputs"] = _outputs_of(spec, registry.load, x)
             steps.append(step)
         last = _attempt(registry.rollback)
         after_last = registry.current()
+        history_before = _read_text(root / "HISTORY")
         unknown = _attempt(registry.promote, "nope")
+        history_after = _read_text(root / "HISTORY")
         loaded = registry.load()
         return {
             "steps": steps,
@@ -679,6 +721,7 @@ def round_trip(
             "after_last": after_last,
             "unknown": unknown,
             "after_unknown": registry.current(),
+            "history_unknown": [history_before, history_after],
             "explicit": {n: _outputs_of(spec, registry.load, x, n) for n in names},
             "tensor_kinds": sorted(
                 {
@@ -843,7 +886,12 @@ def metrics(mod: Any, values: list[float], version: str) -> dict[str, Any]:
         registry.register({"w": torch.zeros(2)}, version)
         registry.promote(version)
         text = learner_attr(mod, "metrics_text")
-        return {"with": text(tracker, registry), "without": text(tracker, empty)}
+        fresh = learner_attr(mod, "LatencyTracker")()
+        return {
+            "with": text(tracker, registry),
+            "without": text(tracker, empty),
+            "empty": text(fresh, registry),
+        }
 
 
 # ----------------------------------------------------------------------------- helpers: models
@@ -1011,6 +1059,29 @@ def _read_text(path: Path) -> str | None:
         return None
 
 
+def _check_history(text: str | None, want: list[str], current: str, call: str) -> None:
+    """HISTORY holds the JSON list ``want`` (a missing file stands for the empty list)."""
+    try:
+        got = [] if text is None else json.loads(text)
+    except ValueError:
+        got = None
+    if got == want:
+        return
+    hint = ""
+    if text is None:
+        hint = (
+            " (there is no HISTORY file: keep the history in root/HISTORY, not on the object, "
+            "so that a new ModelRegistry(root) can still roll back)"
+        )
+    elif isinstance(got, list) and got[: len(want)] == want and current in got[len(want) :]:
+        hint = " (promoting the current version again must not add it to HISTORY)"
+    raise fail(
+        f"{call}; HISTORY holds {text!r}, expected the JSON list {json.dumps(want)}: the "
+        "versions that were current before, oldest first (promote appends, rollback takes "
+        f"the last one off){hint}"
+    )
+
+
 def _read_json(path: Path) -> Any:
     text = _read_text(path)
     if text is None:
@@ -1130,6 +1201,16 @@ def _check_float(
                         )
                         break
     raise fail(f"{call}; got {value!r}, expected {want!r}{hint}")
+
+
+def _raw_samples(text: str) -> dict[str, str]:
+    """``{"name{labels}": value as written}`` for every sample line of a metrics text."""
+    raw = {}
+    for line in text.split("\n"):
+        match = _SAMPLE.match(line)
+        if match and not line.startswith("#"):
+            raw[line.rpartition(" ")[0]] = match.group(4)
+    return raw
 
 
 def _parse(text: str, call: str) -> tuple[dict[tuple[str, str], float], dict[str, str], set[str]]:

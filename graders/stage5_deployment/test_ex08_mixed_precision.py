@@ -138,9 +138,12 @@ def test_train_step_matches_a_twin_run(learner, reference, device, seed):
 
 
 def test_forward_and_loss_run_under_autocast(learner, reference, device, seed):
-    """In the step, the model output is bfloat16 (CPU) / float16 (CUDA), the loss float32."""
+    """In the step, the model output is bfloat16 (CPU) / float16 (CUDA), the loss float32.
+
+    The model is handed over in eval mode this time: the step leaves it in that mode.
+    """
     _skip_mps(device)
-    run = _Run(seed, 40, device, init_scale=2.0**8, max_norm=1.0, steps=2)
+    run = _Run(seed, 40, device, init_scale=2.0**8, max_norm=1.0, steps=2, train_mode=False)
     got, want = run.twin(learner, reference)
     low = str(_low(device.type))
     if not got["spy"]:
@@ -257,10 +260,11 @@ def train_steps(
     max_norm: Any,
     inf_steps: list[int],
     loss_gain: float,
+    train_mode: bool = True,
 ) -> dict[str, Any]:
     """amp_train_step on each batch with one model, SGD and GradScaler; what each step left."""
     device = batches[0][0].device
-    model = _build(spec, state, device)
+    model = _build(spec, state, device).train(train_mode)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     scaler = torch.amp.GradScaler(device.type, **scaler_cfg)
     spy: list[dict[str, Any]] = []
@@ -271,7 +275,7 @@ def train_steps(
         seen.append(torch.is_autocast_enabled(kind))
 
     handle = model.register_forward_pre_hook(note)
-    outs, states, grads = [], [], []
+    outs, states, grads, modes = [], [], [], []
     try:
         with _refuse_legacy_amp():
             for i, (x, y) in enumerate(batches):
@@ -285,6 +289,8 @@ def train_steps(
                 outs.append(out)
                 states.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
                 grads.append(_grad_state(model))
+                modes.append(sorted(n or "(the model)" for n, m in model.named_modules()
+                                    if m.training != train_mode))  # fmt: skip
     finally:
         handle.remove()
     return {
@@ -294,6 +300,7 @@ def train_steps(
         "grads": grads,
         "spy": spy,
         "params": _param_facts(model),
+        "modes": modes,
     }
 
 
@@ -385,8 +392,10 @@ class _Run:
         steps: int = 5,
         inf_steps: tuple[int, ...] = (),
         loss_gain: float = 1.0,
+        train_mode: bool = True,
     ) -> None:
         self.device = device
+        self.train_mode = train_mode
         self.spec, self.state = _model(seed, offset)
         rng = seed.python_random(offset + 1)
         n = rng.randint(12, 24)
@@ -428,6 +437,7 @@ class _Run:
             "max_norm": self.max_norm,
             "inf_steps": self.inf_steps,
             "loss_gain": self.loss_gain,
+            "train_mode": self.train_mode,
         }
         want = reference.run(*args, **kwargs)
         got = call_learner(learner.run, *args, call=self.call(), hints=_HINTS, **kwargs)
@@ -468,6 +478,13 @@ class _Run:
         previous = self.state
         for i, (out, expected) in enumerate(zip(outs, ref, strict=True)):
             call = self.call(i)
+            if got["modes"][i]:
+                given = "train" if self.train_mode else "eval"
+                raise fail(
+                    f"{call} with the model in {given} mode; afterwards {got['modes'][i]} are "
+                    f"in {'eval' if self.train_mode else 'train'} mode: amp_train_step leaves "
+                    "the model in the mode it is given (no model.train() or model.eval())"
+                )
             scale_before = self.init_scale if i == 0 else ref[i - 1]["scale"]
             self._check_grads(got["grads"][i], call)
             self._check_loss(out, expected, call)

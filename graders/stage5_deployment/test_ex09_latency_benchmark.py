@@ -210,9 +210,9 @@ def test_profile_table_defaults(learner, seed):
 
 
 def test_profile_table_validates_its_options(learner, seed):
-    """row_limit=0 and label='' raise ValueError; row_limit=1 gives the label's row alone."""
+    """row_limit=0, label='' and a label that is no str raise ValueError; row_limit=1 works."""
     spec, state, x = _net(seed, 60)
-    for options in ({"row_limit": 0}, {"label": ""}):
+    for options in ({"row_limit": 0}, {"label": ""}, {"label": None}):
         shown = ", ".join(f"{k}={v!r}" for k, v in options.items())
         expect_raises(
             learner.run, "ValueError", profiled, spec, state, x, options,
