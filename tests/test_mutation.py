@@ -519,11 +519,6 @@ def test_cli_dry_run_grades_nothing(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15: the gaps that mutants of stages 1-3 find are being closed; "
-    "remove this marker when `pytorch-path mutants 1-3` is clean",
-)
 def test_no_unlisted_mutant_survives_in_stages_1_to_3(project: Project) -> None:
     report = run_mutation(project, "1-3", seed=0)
     lines = [f"{o.mutant.id}\n{o.mutant.diff()}" for o in report.survivors]
