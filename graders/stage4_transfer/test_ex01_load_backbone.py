@@ -8,10 +8,11 @@ Every loaded model is run on the judge's random inputs, and its outputs are comp
 the reference's; every digest a message must name is computed by the judge.
 
 ``load_torchvision_resnet18`` gets hub folders made inside the scenario: empty, holding a
-checkpoint that pickles code, and holding a resnet18 checkpoint with random weights drawn
-from a seeded generator (45 MB, built once per call). All downloads are refused while the
-learner's code runs (``torch.hub.load_state_dict_from_url``, ``download_url_to_file``,
-``urlopen`` and torchvision's references to them), and every attempt fails the test.
+checkpoint that pickles code, holding one saved on a "GPU" whose keys are wrong, and
+holding a resnet18 checkpoint with random weights drawn from a seeded generator (45 MB,
+built once per call). All downloads are refused while the learner's code runs
+(``torch.hub.load_state_dict_from_url``, ``download_url_to_file``, ``urlopen`` and
+torchvision's references to them), and every attempt fails the test.
 
 Tests first: scenarios (run where the learner's code runs) and helpers follow them.
 """
@@ -289,6 +290,35 @@ def test_resnet18_refuses_a_checkpoint_that_runs_code(learner):
         )
 
 
+def test_resnet18_strict_keys_and_map_location(learner):
+    """A cached resnet18 file saved on a GPU, with wrong keys: loads on the CPU, then raises."""
+    gpu = f"cuda:{torch.cuda.device_count()}" if torch.cuda.is_available() else "cuda:0"
+    blob = _to_bytes({"projector.weight": torch.zeros(2, 2)}, location=gpu)
+    got = _run(learner, hub_wrong_keys, blob, call="called load_torchvision_resnet18(hub_dir)")
+    call = (
+        f"called load_torchvision_resnet18(hub_dir) with a {RESNET18_FILE} saved on a GPU "
+        f"({gpu}, absent here) whose only key is projector.weight"
+    )
+    _no_downloads(got, call)
+    if got["raised"] is None:
+        raise fail(
+            f"{call}; it returned {got['returned']}, expected RuntimeError from "
+            "load_state_dict(..., strict=True): with strict=False every missing and unexpected "
+            "key is ignored and the model keeps its random weights"
+        )
+    text = got["message"]
+    if "deserialize object on" in text or "CUDA" in text:
+        raise fail(
+            f"{call}; raised {got['raised']}: {_first(text)[:160]}; pass map_location='cpu' to "
+            "torch.load so a checkpoint written on a GPU loads anywhere"
+        )
+    if got["raised"] != "RuntimeError" or not any(k in text for k in ("conv1.weight", "projector")):
+        raise fail(
+            f"{call}; raised {got['raised']}: {_first(text)[:160]}; expected load_state_dict("
+            "..., strict=True) to raise RuntimeError naming the missing and unexpected keys"
+        )
+
+
 @pytest.mark.points(2)
 def test_resnet18_loads_from_the_cache(learner, reference, seed):
     """A cached resnet18 checkpoint loads into resnet18(weights=None), eval mode, no download."""
@@ -412,6 +442,21 @@ def hub_pickled_code(mod: Any) -> dict[str, Any]:
 
 
 @scenario
+def hub_wrong_keys(mod: Any, blob: bytes) -> dict[str, Any]:
+    """A hub folder holding the judge's bytes as the resnet18 file; what the call raised.
+
+    The model's weights are never used, so torch.nn.init is skipped while it is built
+    (resnet18's random initialisation alone takes about 0.2 s).
+    """
+    with tempfile.TemporaryDirectory(prefix="pp-hub-") as tmp:
+        hub = Path(tmp)
+        (hub / "checkpoints").mkdir()
+        (hub / "checkpoints" / RESNET18_FILE).write_bytes(blob)
+        with _no_init():
+            return _attempt(lambda: mod.load_torchvision_resnet18(hub))
+
+
+@scenario
 def hub_present(mod: Any, x: torch.Tensor, weights_seed: int) -> dict[str, Any]:
     """A hub folder holding a resnet18 checkpoint of seeded random weights; the loaded model."""
     with tempfile.TemporaryDirectory(prefix="pp-hub-") as tmp:
@@ -508,6 +553,21 @@ def _downloads_refused() -> Iterator[list[str]]:
     finally:
         for owner, name, original in patched:
             setattr(owner, name, original)
+
+
+@contextlib.contextmanager
+def _no_init() -> Iterator[None]:
+    """torch.nn.init's fillers as no-ops for a while (a model built meanwhile is uninitialised)."""
+    names = ("kaiming_normal_", "kaiming_uniform_", "constant_", "uniform_", "normal_",
+             "zeros_", "ones_")  # fmt: skip
+    saved = {name: getattr(nn.init, name) for name in names}
+    try:
+        for name in names:
+            setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, original in saved.items():
+            setattr(nn.init, name, original)
 
 
 @contextlib.contextmanager

@@ -46,6 +46,7 @@ SPECIAL_CASES: tuple[tuple[Any, str], ...] = (
     ("fc", "freeze_all_but(model, 'fc')"),
     ("layer3", "freeze_all_but(model, 'layer3')"),
     ((), "freeze_all_but(model, ())"),
+    (["layer4", "fc"], "freeze_all_but(model, ['layer4', 'fc'])"),
 )
 
 
@@ -66,13 +67,16 @@ def test_flags_follow_the_prefixes(learner, reference, seed):
 
 
 def test_defaults_single_string_and_empty(learner, reference, seed):
-    """Default ("fc",), a single string as one prefix, and () which freezes everything."""
+    """Default ("fc",), a single string as one prefix, () freezes everything, a list works."""
     for index, (trainable, shown) in enumerate(SPECIAL_CASES):
         pattern = _pattern("backbone", seed, 10 + index)
         call = f"called {shown}"
         got = _run(learner, flags_after, "backbone", pattern, trainable, call=call)
         want = reference.run(flags_after, "backbone", pattern, trainable)
-        prefixes = ("fc",) if trainable == _DEFAULT else (trainable,) if trainable else ()
+        if trainable == _DEFAULT:
+            prefixes: tuple[str, ...] = ("fc",)
+        else:
+            prefixes = (trainable,) if isinstance(trainable, str) else tuple(trainable)
         _check_flags(got, want, pattern, prefixes, call)
 
 
@@ -429,6 +433,12 @@ def _run(side: Any, fn: Any, *args: Any, call: str) -> Any:
         if exc.kind != "raised" or exc.is_a("NotImplementedError"):
             raise
         text = exc.message.strip().splitlines()[0] if exc.message.strip() else ""
+        if "freeze_all_but" in call and len(args) > 2 and isinstance(args[2], list):
+            raise fail(
+                f"{call} raised {exc.type_name}: {text}; trainable may be a list as well as a "
+                "tuple: only a str is one prefix, any other iterable of strings holds the "
+                "prefixes (tuple(trainable))"
+            ) from None
         if exc.is_a("ValueError") and "freeze_all_but" in call:
             single = ""
             if isinstance(args[2], str) and args[2] != _DEFAULT:

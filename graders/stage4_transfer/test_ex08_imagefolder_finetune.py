@@ -69,11 +69,18 @@ IMAGENET = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 def test_organize_moves_listed_images_into_class_folders(learner, seed):
     """Each listed image lands in val/<class>/; the count is returned; images/ goes once empty."""
-    tree = _val_tree(seed, 10)
-    call = f"called organize_val_folder({str(tree['val_dir'])!r}) (the default annotations file)"
+    tree = _val_tree(seed, 10, padded=True)
+    call = (
+        f"called organize_val_folder({str(tree['val_dir'])!r}) (the default annotations file; "
+        "some of its lines have spaces around the file name and the class)"
+    )
     got = learner.run(organize, tree, calls=[{"as_str": True}])
     result = got["results"][0]
-    _check_count(result, len(tree["listed"]), call)
+    advice = (
+        "every field of a line is stripped of surrounding whitespace (field.strip()) before "
+        "it names a file or a class"
+    )
+    _check_count(result, len(tree["listed"]), call, advice=advice)
     _check_listing(got["listings"][1], _expected_listing(tree), call)
 
 
@@ -663,8 +670,13 @@ def _val_tree(
     unlisted: int = 0,
     missing: int = 0,
     per_class: int = 3,
+    padded: bool = False,
 ) -> dict[str, Any]:
-    """A flat Tiny-ImageNet-style val folder: images/, an annotation file, maybe extras."""
+    """A flat Tiny-ImageNet-style val folder: images/, an annotation file, maybe extras.
+
+    With ``padded``, the first listed line and about half of the others put spaces around
+    the file name and the class (fields are stripped).
+    """
     rng = seed.python_random(offset)
     pixels = _digit_pixels(seed, offset, per_class + 1)
     entries = [
@@ -682,7 +694,10 @@ def _val_tree(
         else:
             files[f"images/{name}"] = data
         extra = rng.choice(["", "", f"\t{rng.randrange(4)}\t0\t8\t8"])
-        lines.append(f"{name}\t{label}{extra}")
+        if padded and (name == listed[0][0] or rng.random() < 0.5):
+            lines.append(f" {name}  \t {label} {extra}")
+        else:
+            lines.append(f"{name}\t{label}{extra}")
         if rng.random() < 0.2:
             lines.append(rng.choice(["", "   "]))
     unlisted_names = names[len(listed) : len(listed) + unlisted]
@@ -736,9 +751,10 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _check_count(result: dict[str, Any], want: int, call: str) -> None:
+def _check_count(result: dict[str, Any], want: int, call: str, *, advice: str = "") -> None:
     if "raised" in result:
-        raise fail(f"{call}; it raised {result['raised']}: {result['message']}")
+        tail = f"; {advice}" if advice else ""
+        raise fail(f"{call}; it raised {result['raised']}: {result['message']}{tail}")
     assert_equal(result["moved"], want, what="the number of files moved (the return value)",
                  call=call)  # fmt: skip
 

@@ -194,22 +194,29 @@ def test_load_config_checks_every_boundary(learner):
         _check_rejected(
             result, f"called load_config(path) on a file with {label}", [key, repr(shown)]
         )
-    # Just inside every boundary: accepted, with the values as given.
-    edge = {
-        "methods": ["linear_probe"],
-        "seeds": [0, 2**32 - 1],
-        "labels_per_class": 1,
-        "epochs": 1,
-        "lr": 1.0e-12,
-        "out_dir": "x",
-    }
-    text = yaml.safe_dump(edge, sort_keys=False)
-    (result,) = learner.run(load_configs, [text])
-    call = f"called load_config(path) on a file holding:\n{text}"
-    if "raised" in result:
-        raise fail(f"{call}\nit raised {result['raised']}: {result['message']}; all are allowed")
-    for key in KEYS:
-        assert_equal(result["value"][key], edge[key], what=f"config[{key!r}]", call=call)
+    # Just inside every boundary (each end of a range): accepted, with the values as given.
+    edges = [
+        {
+            "methods": ["linear_probe"],
+            "seeds": [0, 2**32 - 1],
+            "labels_per_class": 1,
+            "epochs": 1,
+            "lr": 1.0e-12,
+            "out_dir": "x",
+        },
+        {"methods": ["scratch", "fine_tune"], "seeds": [5], "labels_per_class": 100,
+         "epochs": 1, "lr": 1.0, "out_dir": "y"},
+    ]  # fmt: skip
+    texts = [yaml.safe_dump(edge, sort_keys=False) for edge in edges]
+    for edge, text, result in zip(edges, texts, learner.run(load_configs, texts), strict=True):
+        call = f"called load_config(path) on a file holding:\n{text}"
+        if "raised" in result:
+            raise fail(
+                f"{call}\nit raised {result['raised']}: {result['message']}; all are allowed "
+                "(1 <= labels_per_class <= 100, both ends included)"
+            )
+        for key in KEYS:
+            assert_equal(result["value"][key], edge[key], what=f"config[{key!r}]", call=call)
 
 
 # ----------------------------------------------------------------------------- run_experiments
@@ -224,6 +231,7 @@ def test_rows_csv_and_json(learner, reference, seed):
     call = _call(cfg)
     _check_wrote_where_told(got, cfg, call)
     rows = _check_rows(got["answers"][0]["rows"], cfg, call)
+    _check_row_types(got["answers"][0]["types"], call)
     _compare_rows(rows, want["answers"][0]["rows"], call)
     total = sum(row["duration_s"] for row in rows)
     if total > took + 1e-3:
@@ -378,7 +386,7 @@ def experiment(
                     with contextlib.redirect_stdout(buffer):
                         rows = mod.run_experiments(str(path) if i else path)
                     printed = buffer.getvalue()
-                answers.append({"rows": rows, "console": printed})
+                answers.append({"rows": rows, "console": printed, "types": _row_types(rows)})
         finally:
             os.chdir(before)
         files, tb = {}, {}
@@ -419,9 +427,26 @@ def bad_experiment(mod: Any, text: str) -> dict[str, Any]:
         return {"created": [p for p in created if p != "experiment.yaml"]}
 
 
+def _row_types(rows: Any) -> list[dict[str, str]]:
+    """The exact class of every value of every row, as ``module.QualName``."""
+    if not isinstance(rows, list):
+        return []
+    return [
+        {str(k): f"{type(v).__module__}.{type(v).__qualname__}" for k, v in row.items()}
+        if isinstance(row, dict)
+        else {}
+        for row in rows
+    ]
+
+
 # ----------------------------------------------------------------------------- helpers
 
 
+#: The class each row value must have exactly (checked inside the scenario: the wire would
+#: turn a str subclass into a plain str).
+_ROW_TYPES = {"method": "str", "seed": "int", "accuracy": "float", "final_loss": "float",
+              "duration_s": "float", "torch": "str", "device": "str", "epochs": "int",
+              "labels_per_class": "int"}  # fmt: skip
 _REFERENCE_ANSWERS: dict[str, Any] = {}
 _LEARNER_ANSWERS: dict[str, tuple[dict[str, Any], float]] = {}
 
@@ -548,6 +573,22 @@ def _check_rows(rows: Any, cfg: dict[str, Any], call: str) -> list[dict[str, Any
         ):
             assert_equal(row[key], want, what=f"rows[{i}][{key!r}]", call=call)
     return rows
+
+
+def _check_row_types(types: list[dict[str, str]], call: str) -> None:
+    """Every value of every row of the documented built-in class (a subclass crosses as it)."""
+    for i, row in enumerate(types):
+        for key, kind in row.items():
+            want = _ROW_TYPES.get(key)
+            if want is None or kind == f"builtins.{want}":
+                continue
+            advice = ""
+            if key == "torch":
+                advice = (
+                    ": torch.__version__ is a TorchVersion, a subclass of str; store "
+                    "str(torch.__version__), a plain str"
+                )
+            raise fail(f"{call}; rows[{i}][{key!r}] is a {kind}, expected a plain {want}{advice}")
 
 
 def _compare_rows(rows: list[dict[str, Any]], want: list[dict[str, Any]], call: str) -> None:
