@@ -505,7 +505,12 @@ def _compare_call(
         if attr not in attrs:
             raise fail(f"{prefix}, the EarlyStopping object has no attribute {attr!r}")
     epoch = attrs["best_epoch"]
-    if epoch == want["best_epoch"] + 1 and attrs["best_score"] == want["best_score"]:
+    tie_taken = epoch == index and metric == best_before  # counted a tie as an improvement
+    if (
+        epoch == want["best_epoch"] + 1
+        and attrs["best_score"] == want["best_score"]
+        and not tie_taken
+    ):
         raise fail(
             f"{prefix}, best_epoch is {epoch!r}, expected {want['best_epoch']}: best_epoch is "
             "the 0-based index of the step() call that set best_score (the first call is 0)"
