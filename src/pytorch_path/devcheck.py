@@ -61,7 +61,7 @@ def run_single(
     project: Project, ex: Exercise, source: Path, *, seed: int, time_limit_s: float | None = None
 ) -> ExerciseResult:
     """Grade one file as-is as the learner's version of ``ex`` (copied into a fresh target)."""
-    return _grade_text(project, ex, source.read_bytes(), seed=seed, time_limit_s=time_limit_s)
+    return run_text(project, ex, source.read_bytes(), seed=seed, time_limit_s=time_limit_s)
 
 
 def run_variant(
@@ -73,20 +73,17 @@ def run_variant(
     :class:`~pytorch_path.variants.VariantError`.
     """
     text = compose_files(project.solution_path(ex), path)
-    return _grade_text(project, ex, text.encode("utf-8"), seed=seed, time_limit_s=time_limit_s)
+    return run_text(project, ex, text.encode("utf-8"), seed=seed, time_limit_s=time_limit_s)
 
 
 def run_text(
     project: Project, ex: Exercise, data: bytes, *, seed: int, time_limit_s: float | None = None
 ) -> ExerciseResult:
-    """Grade the source ``data`` as the learner's file for ``ex`` (used by mutation testing)."""
-    return _grade_text(project, ex, data, seed=seed, time_limit_s=time_limit_s)
+    """Grade the source ``data`` as the learner's file for ``ex``, in a fresh target.
 
-
-def _grade_text(
-    project: Project, ex: Exercise, data: bytes, *, seed: int, time_limit_s: float | None
-) -> ExerciseResult:
-    """Grade ``data`` as the learner's file for ``ex``, in a fresh target."""
+    What :func:`run_single` and :func:`run_variant` do with their files, and what mutation
+    testing does with each mutant.
+    """
     from pytorch_path.runner import check
 
     with tempfile.TemporaryDirectory(prefix="pytorch-path-") as tmp:
