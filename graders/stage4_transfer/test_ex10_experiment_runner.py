@@ -447,32 +447,34 @@ def _row_types(rows: Any) -> list[dict[str, str]]:
 _ROW_TYPES = {"method": "str", "seed": "int", "accuracy": "float", "final_loss": "float",
               "duration_s": "float", "torch": "str", "device": "str", "epochs": "int",
               "labels_per_class": "int"}  # fmt: skip
-_REFERENCE_ANSWERS: dict[str, Any] = {}
-_LEARNER_ANSWERS: dict[str, tuple[dict[str, Any], float]] = {}
+_ANSWERS: dict[tuple[str, str], tuple[dict[str, Any], float]] = {}
 
 
-def _learner(learner: Any, text: str, **options: Any) -> tuple[dict[str, Any], float]:
-    """The learner's answer for this config and how long the call took, run once per check.
+def _run_once(side: Any, who: str, text: str, **options: Any) -> tuple[dict[str, Any], float]:
+    """``side``'s answer for this config and how long the call took, run once per check.
 
     The tests of the rows and of the derived files look at the same run: one call, each
-    test checking its own part of it. (A grader module lives for one check, so nothing is
-    shared between two learners.)
+    test checking its own part of it (a copy). A grader module lives for one check, so
+    nothing is shared between two learners; ``who`` keeps the learner's and the
+    reference's answers apart.
     """
-    key = repr((text, sorted(options.items())))
-    if key not in _LEARNER_ANSWERS:
+    key = (who, repr((text, sorted(options.items()))))
+    if key not in _ANSWERS:
         started = time.perf_counter()
-        answer = learner.run(experiment, text, **options)
-        _LEARNER_ANSWERS[key] = (answer, time.perf_counter() - started)
-    answer, took = _LEARNER_ANSWERS[key]
+        answer = side.run(experiment, text, **options)
+        _ANSWERS[key] = (answer, time.perf_counter() - started)
+    answer, took = _ANSWERS[key]
     return copy.deepcopy(answer), took
 
 
+def _learner(learner: Any, text: str, **options: Any) -> tuple[dict[str, Any], float]:
+    """The learner's answer for this config and the call's duration (see :func:`_run_once`)."""
+    return _run_once(learner, "learner", text, **options)
+
+
 def _reference(reference: Any, text: str, **options: Any) -> dict[str, Any]:
-    """The reference's answer for this config, run once per process (it is deterministic)."""
-    key = repr((text, sorted(options.items())))
-    if key not in _REFERENCE_ANSWERS:
-        _REFERENCE_ANSWERS[key] = reference.run(experiment, text, **options)
-    return copy.deepcopy(_REFERENCE_ANSWERS[key])
+    """The reference's answer for this config (see :func:`_run_once`)."""
+    return _run_once(reference, "reference", text, **options)[0]
 
 
 def _expected(text: str) -> dict[str, Any]:
