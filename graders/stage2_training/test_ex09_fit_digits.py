@@ -40,9 +40,9 @@ import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, RandomSampler, TensorDataset
+from torch.utils.data import RandomSampler
 
-from pytorch_path.checks import describe, expect_raises, fail
+from pytorch_path.checks import describe, expect_raises, fail, loader_orders
 from pytorch_path.data import digits_split
 from pytorch_path.scenario import LearnerError, learner_attr, scenario
 
@@ -1182,12 +1182,8 @@ def _seeded_orders(n: int, seed_value: int, epochs: int) -> list[list[np.ndarray
     ``RandomSampler(dataset, generator=g)`` given to the DataLoader, and one
     ``torch.randperm(n, generator=g)`` per epoch.
     """
-    ids = TensorDataset(torch.arange(n))
-    loader = DataLoader(
-        ids, batch_size=n, shuffle=True, generator=torch.Generator().manual_seed(seed_value)
-    )
-    by_loader = [np.concatenate([b[0].numpy() for b in loader]) for _ in range(epochs)]
-    sampler = RandomSampler(ids, generator=torch.Generator().manual_seed(seed_value))
+    by_loader = [np.array(order) for order in loader_orders(n, seed_value, epochs)]
+    sampler = RandomSampler(range(n), generator=torch.Generator().manual_seed(seed_value))
     by_sampler = [np.array(list(sampler)) for _ in range(epochs)]
     gen = torch.Generator().manual_seed(seed_value)
     by_randperm = [torch.randperm(n, generator=gen).numpy() for _ in range(epochs)]

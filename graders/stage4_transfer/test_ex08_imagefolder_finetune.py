@@ -45,6 +45,7 @@ from pytorch_path.checks import (
     describe,
     expect_raises,
     fail,
+    loader_orders,
     name_the_mistake,
     states_close,
 )
@@ -216,7 +217,7 @@ def test_train_loader_shuffles_with_a_seeded_generator(learner, seed):
         kwargs = {"batch_size": batch, "seed": s}
         call = f"called make_loaders(root, batch_size={batch}, seed={s})"
         got = learner.run(loaders, tree, kwargs=kwargs, train_epochs=2, again=True)
-        want = _shuffled(train_order, batch=batch, seed=s, epochs=2)
+        want = _shuffled(train_order, seed=s, epochs=2)
         _check_train_order(got, want, expected_inputs, len(train_order), call)
 
 
@@ -226,7 +227,7 @@ def test_defaults_batch_size_32_and_seed_0(learner, seed):
     train_order = _folder_order(tree, "train")
     call = "called make_loaders(root) (the default batch_size and seed)"
     got = learner.run(loaders, tree, kwargs={}, train_epochs=1)
-    want = _shuffled(train_order, batch=32, seed=0, epochs=1)
+    want = _shuffled(train_order, seed=0, epochs=1)
     sizes = [x.shape[0] for x, _ in got["train"][0]]
     if sizes != [32, len(train_order) - 32]:
         raise fail(
@@ -905,25 +906,16 @@ def _positions(batches: list[tuple[Any, Any]], expected: torch.Tensor) -> list[i
     return [int(i) if d < 1e-3 else -1 for d, i in zip(best.values, best.indices, strict=True)]
 
 
-def _shuffled(
-    order: list[tuple[str, str]], *, batch: int, seed: int, epochs: int
-) -> dict[str, Any]:
+def _shuffled(order: list[tuple[str, str]], *, seed: int, epochs: int) -> dict[str, Any]:
     """What the contract's train loader yields, epoch by epoch, as indices and labels.
 
-    The judge's own ``DataLoader(shuffle=True, generator=torch.Generator().manual_seed(seed))``
-    over the indices of ImageFolder's order (so no image is decoded); the labels are the
-    class indices of those images.
+    The order of ``DataLoader(shuffle=True, generator=torch.Generator().manual_seed(seed))``
+    over ImageFolder's order (:func:`pytorch_path.checks.loader_orders`: no image is
+    decoded); the labels are the class indices of those images.
     """
     labels = torch.tensor([SORTED.index(label) for label, _ in order])
-    loader = DataLoader(
-        TensorDataset(torch.arange(len(order)), labels), batch_size=batch, shuffle=True,
-        generator=torch.Generator().manual_seed(seed),
-    )  # fmt: skip
-    epochs_seen = [[(i, y) for i, y in loader] for _ in range(epochs)]
-    return {
-        "orders": [torch.cat([i for i, _ in batches]).tolist() for batches in epochs_seen],
-        "labels": [torch.cat([y for _, y in batches]) for batches in epochs_seen],
-    }
+    orders = loader_orders(len(order), seed, epochs)
+    return {"orders": orders, "labels": [labels[o] for o in orders]}
 
 
 def _check_train_order(

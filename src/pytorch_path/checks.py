@@ -843,3 +843,24 @@ def _tensors_in(value: Any) -> Iterator[torch.Tensor]:
     elif isinstance(value, dict):
         for item in value.values():
             yield from _tensors_in(item)
+
+
+# ----------------------------------------------------------------------------- shuffled orders
+
+
+def loader_orders(n: int, seed: int, epochs: int) -> list[list[int]]:
+    """The order, epoch by epoch, in which a seeded shuffling DataLoader visits ``n`` samples.
+
+    What ``DataLoader(dataset, shuffle=True, generator=torch.Generator().manual_seed(seed))``
+    yields, iterated ``epochs`` times, as indices into ``dataset``: computed by the judge
+    with its own DataLoader over ``range(n)``, so it follows torch's sampler (whose iterator
+    also draws a base seed from the generator every epoch). The batch size does not change
+    the order.
+    """
+    from torch.utils.data import DataLoader, TensorDataset
+
+    indices: TensorDataset = TensorDataset(torch.arange(n))
+    loader: DataLoader[tuple[torch.Tensor, ...]] = DataLoader(
+        indices, batch_size=max(n, 1), shuffle=True, generator=torch.Generator().manual_seed(seed)
+    )
+    return [[int(i) for (batch,) in loader for i in batch] for _ in range(epochs)]
